@@ -137,7 +137,8 @@ class [[nodiscard]] StatusOr {
 // KUBEOS_ASSIGN_OR_RETURN(auto x, Foo()); declares x from a StatusOr or returns its error.
 #define KUBEOS_ASSIGN_OR_RETURN(lhs, expr) \
   KUBEOS_ASSIGN_OR_RETURN_IMPL_(KUBEOS_CONCAT_(kubeos_statusor_, __LINE__), lhs, expr)
-// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` is a declaration and `tmp` a name; neither can be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` is a declaration and `tmp` a name; neither can be
+// parenthesized.
 #define KUBEOS_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                  \
   if (!tmp.ok()) return tmp.status();                 \
