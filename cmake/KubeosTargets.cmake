@@ -48,6 +48,9 @@ function(kubeos_integration_test name)
   target_compile_options(${name} PRIVATE ${KUBEOS_WARNINGS})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} kubeos_cluster_gtest GTest::gtest GTest::gmock)
   add_test(NAME ${name} COMMAND ${name})
-  set_tests_properties(${name} PROPERTIES LABELS integration TIMEOUT 900 RUN_SERIAL TRUE
-    ENVIRONMENT "KUBEOS_K8S_BIN=${KUBEOS_K8S_BIN_DIR}")
+  set_tests_properties(${name} PROPERTIES LABELS integration TIMEOUT 900 RUN_SERIAL TRUE)
+  if(KUBEOS_K8S_BIN_DIR)
+    # Only when configured, so an empty value never blanks a KUBEOS_K8S_BIN the user exported.
+    set_tests_properties(${name} PROPERTIES ENVIRONMENT "KUBEOS_K8S_BIN=${KUBEOS_K8S_BIN_DIR}")
+  endif()
 endfunction()

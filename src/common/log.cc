@@ -67,7 +67,7 @@ void AppendQuoted(std::string& out, std::string_view v) {
         break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));  // valid in JSON and readable
         } else {
           out += c;
         }

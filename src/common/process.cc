@@ -1,6 +1,7 @@
 #include "common/process.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -12,12 +13,26 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 extern char** environ;  // NOLINT: POSIX
 
 namespace kubeos {
 namespace {
+
+// A SIGKILLed process normally vanishes within milliseconds; one stuck in uninterruptible I/O may take
+// longer.
+constexpr auto kSigkillWait = std::chrono::seconds(10);
+
+// A zombie is dead but not yet reaped by its parent (not us): for an adopted pid that means "exited".
+bool IsZombie(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  auto paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
 
 int DecodeWaitStatus(int ws) {
   if (WIFEXITED(ws)) return WEXITSTATUS(ws);
@@ -119,8 +134,15 @@ StatusOr<Process> Process::Spawn(const SpawnOptions& o) {
     if (out_fd >= 0) {
       if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(out_fd, STDERR_FILENO) < 0) ChildFail(err_pipe[1], errno);
     }
-    int devnull = open("/dev/null", O_RDONLY);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    // Nothing else of ours leaks into the child: a detached daemon must not hold the caller's pipes.
+    // (CLOEXEC rather than close: the error pipe must stay usable until execve succeeds.)
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    // Ignored signals survive exec; give the child default dispositions.
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
     if (!o.working_dir.empty() && chdir(o.working_dir.c_str()) != 0) ChildFail(err_pipe[1], errno);
     sigset_t none;
     sigemptyset(&none);
@@ -167,7 +189,7 @@ bool Process::Reap(bool block) {
   if (exit_code_) return true;
   if (pid_ <= 0) return true;
   if (!is_child_) {
-    if (kill(pid_, 0) != 0 && errno == ESRCH) {
+    if ((kill(pid_, 0) != 0 && errno == ESRCH) || IsZombie(pid_)) {
       exit_code_ = -1;
       return true;
     }
@@ -216,8 +238,15 @@ Status Process::Stop(std::chrono::milliseconds grace) {
   kill(pid_, SIGKILL);
   if (is_child_) {
     Reap(true);
-  } else {
-    while (!Reap(false)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return Status::Ok();
+  }
+  // Not our child: we cannot wait for it, only watch it disappear (or turn into a zombie).
+  const auto kill_deadline = std::chrono::steady_clock::now() + kSigkillWait;
+  while (!Reap(false)) {
+    if (std::chrono::steady_clock::now() >= kill_deadline) {
+      return UnavailableError("process " + std::to_string(pid_) + " survived SIGKILL for 10 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return Status::Ok();
 }
@@ -268,13 +297,33 @@ StatusOr<RunResult> RunProgram(const std::vector<std::string>& argv, std::chrono
   return result;
 }
 
-uint64_t ResidentBytes(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+uint64_t ProcessStartTicks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  // Fields after "(comm)": state is field 3; starttime is field 22.
+  std::istringstream rest(stat.substr(paren + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
   }
   return 0;
 }
+
+namespace {
+uint64_t StatusKib(pid_t pid, std::string_view field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) return std::strtoull(line.c_str() + field.size(), nullptr, 10) * 1024;
+  }
+  return 0;
+}
+}  // namespace
+
+uint64_t ResidentBytes(pid_t pid) { return StatusKib(pid, "VmRSS:"); }
+uint64_t PeakResidentBytes(pid_t pid) { return StatusKib(pid, "VmHWM:"); }
 
 }  // namespace kubeos

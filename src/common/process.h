@@ -74,8 +74,14 @@ struct RunResult {
 // (it is then killed). Non-zero exit codes are returned in RunResult, not as errors.
 StatusOr<RunResult> RunProgram(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
 
+// Start time of a process in clock ticks since boot (/proc/<pid>/stat field 22); 0 if it does not exist.
+// Together with the pid it identifies a process across pid reuse.
+uint64_t ProcessStartTicks(pid_t pid);
+
 // Resident set size of a process in bytes, from /proc/<pid>/status; 0 if unknown.
 uint64_t ResidentBytes(pid_t pid);
+// Peak resident set size (high-water mark) of a process in bytes; 0 if unknown.
+uint64_t PeakResidentBytes(pid_t pid);
 
 // Looks a program up in the directories of PATH; empty if not found.
 std::filesystem::path FindInPath(std::string_view name);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 #include "common/file.h"
 
@@ -86,6 +87,13 @@ HttpTransport::HttpTransport(RestConfig config) : config_(std::move(config)) {
   GlobalInit();
   token_ = config_.bearer_token;
   token_read_ = std::chrono::steady_clock::now();
+  no_proxy_ = "localhost,127.0.0.1,::1";
+  for (const char* var : {"NO_PROXY", "no_proxy"}) {
+    if (const char* v = std::getenv(var); v != nullptr && *v != '\0') {  // NOLINT(concurrency-mt-unsafe)
+      no_proxy_ += ",";
+      no_proxy_ += v;
+    }
+  }
 }
 
 HttpTransport::~HttpTransport() = default;
@@ -151,6 +159,8 @@ StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request,
   curl_easy_setopt(c, CURLOPT_USERAGENT, config_.user_agent.c_str());
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+  // Like Go's ProxyFromEnvironment, never send loopback traffic through $https_proxy.
+  curl_easy_setopt(c, CURLOPT_NOPROXY, no_proxy_.c_str());
   if (request.timeout.count() > 0)
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));  // NOLINT
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);

@@ -63,6 +63,7 @@ class HttpTransport {
   std::string CurrentToken();
 
   const RestConfig config_;
+  std::string no_proxy_;  // constant after construction
   std::mutex mu_;
   std::vector<std::unique_ptr<Handle>> idle_;         // guarded by mu_
   std::string token_;                                 // guarded by mu_

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -35,6 +36,12 @@ constexpr auto kApiServerReadyTimeout = seconds(90);
 constexpr auto kEtcdReadyTimeout = seconds(30);
 constexpr auto kPollInterval = milliseconds(100);
 constexpr auto kStopGrace = seconds(10);
+// Ports are probed then released; another process may take one before our component binds it.
+constexpr int kStartAttempts = 3;
+// How long a component without a readiness endpoint must survive after launch to count as started.
+constexpr auto kLivenessGrace = milliseconds(300);
+// Lines of a component's log quoted in a start-up error.
+constexpr int kLogTailLines = 30;
 
 const char* ComponentName(Component c) {
   switch (c) {
@@ -52,10 +59,9 @@ const char* ComponentName(Component c) {
   return "?";
 }
 
-std::string RandomToken() {
-  std::ifstream urandom("/dev/urandom", std::ios::binary);
+StatusOr<std::string> RandomToken() {
   unsigned char b[24];
-  urandom.read(reinterpret_cast<char*>(b), sizeof b);
+  if (getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) return ErrnoError(errno, "getrandom");
   std::string hex;
   for (unsigned char c : b) hex += fmt::format("{:02x}", c);
   return hex;
@@ -95,13 +101,6 @@ std::filesystem::path DefaultBinDir() {
   return KUBEOS_DEFAULT_K8S_BIN;
 }
 
-// True when /proc/<pid>/exe is `binary`: guards against signalling a recycled pid.
-bool PidRuns(pid_t pid, const std::filesystem::path& binary) {
-  std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
-  return !ec && exe == binary;
-}
-
 }  // namespace
 
 struct ControlPlane::Proc {
@@ -109,6 +108,20 @@ struct ControlPlane::Proc {
   std::vector<std::string> argv;
   std::optional<Process> process;
 };
+
+std::string ControlPlane::LogTail(Component c) const {
+  const auto path = dir_ / "logs" / (std::string(ComponentName(c)) + ".log");
+  std::string text = ReadFile(path).value_or("");
+  size_t pos = text.size();
+  for (int lines = 0; lines <= kLogTailLines && pos > 0; ++lines) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) {
+      pos = 0;
+      break;
+    }
+  }
+  return fmt::format("--- last lines of {} ---\n{}", path.string(), text.substr(pos == 0 ? 0 : pos + 1));
+}
 
 StatusOr<int> FreeLoopbackPort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -188,8 +201,8 @@ Status ControlPlane::Prepare() {
   KUBEOS_RETURN_IF_ERROR(WriteFileAtomic(pki_dir / "apiserver.key", serving.key_pem, secret));
   KUBEOS_RETURN_IF_ERROR(WriteFileAtomic(pki_dir / "sa.key", sa.private_pem, secret));
   KUBEOS_RETURN_IF_ERROR(WriteFileAtomic(pki_dir / "sa.pub", sa.public_pem));
-  admin_token_ = RandomToken();
-  restricted_token_ = RandomToken();
+  KUBEOS_ASSIGN_OR_RETURN(admin_token_, RandomToken());
+  KUBEOS_ASSIGN_OR_RETURN(restricted_token_, RandomToken());
   KUBEOS_RETURN_IF_ERROR(WriteFileAtomic(
       dir_ / "tokens.csv",
       fmt::format(
@@ -317,25 +330,38 @@ Status ControlPlane::WaitReady(Component c, milliseconds timeout) {
   std::string last = "no answer yet";
   while (std::chrono::steady_clock::now() < deadline) {
     if (p != nullptr && p->process && !p->process->Running()) {
-      return UnavailableError(
-          fmt::format("{} exited with code {} during start-up; see {}", ComponentName(c),
-                      p->process->ExitCode().value_or(-1),
-                      (dir_ / "logs" / (std::string(ComponentName(c)) + ".log")).string()));
+      return UnavailableError(fmt::format("{} exited with code {} during start-up:\n{}", ComponentName(c),
+                                          p->process->ExitCode().value_or(-1), LogTail(c)));
     }
     auto r = http->Do({.method = "GET", .path = path, .timeout = seconds(2)});
     if (r.ok() && r->status == 200) return Status::Ok();
     last = r.ok() ? fmt::format("HTTP {}", r->status) : r.status().message();
     std::this_thread::sleep_for(kPollInterval);
   }
-  return DeadlineExceededError(fmt::format("{} not ready after {} s (last: {}); see {}", ComponentName(c),
+  return DeadlineExceededError(fmt::format("{} not ready after {} s (last: {}):\n{}", ComponentName(c),
                                            std::chrono::duration_cast<seconds>(timeout).count(), last,
-                                           (dir_ / "logs").string()));
+                                           LogTail(c)));
 }
 
-StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOptions options) {
+StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(const ControlPlaneOptions& options) {
+  Status last;
+  for (int attempt = 1; attempt <= kStartAttempts; ++attempt) {
+    auto cp = StartOnce(options);
+    if (cp.ok()) return cp;
+    last = cp.status();
+    // Only a component dying during start-up is retried: typically a port taken between our probe and its
+    // bind.
+    if (last.code() != StatusCode::kUnavailable) break;
+    log::Warn("control plane start failed, retrying with new ports",
+              {{"attempt", attempt}, {"error", last.message()}});
+  }
+  return last;
+}
+
+StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::StartOnce(const ControlPlaneOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<ControlPlane> cp(new ControlPlane());
-  cp->options_ = std::move(options);
+  cp->options_ = options;
   cp->bin_dir_ = cp->options_.bin_dir.empty() ? DefaultBinDir() : cp->options_.bin_dir;
   for (const char* b : {"etcd", "kube-apiserver"}) {
     if (cp->bin_dir_.empty() || access((cp->bin_dir_ / b).c_str(), X_OK) != 0) {
@@ -355,16 +381,30 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOptions 
     std::filesystem::remove_all(cp->dir_ / "etcd-data", ec);
   }
   KUBEOS_RETURN_IF_ERROR(cp->Prepare());
+  // On failure the state directory (with the logs the error names) is kept for inspection.
+  auto keep_dir = [&cp](Status s) {
+    cp->temp_dir_ = false;
+    return s;
+  };
   for (auto& p : cp->procs_) {
     const auto ts = std::chrono::steady_clock::now();
-    KUBEOS_RETURN_IF_ERROR(cp->Launch(*p));
+    if (Status s = cp->Launch(*p); !s.ok()) return keep_dir(s);
     auto timeout = p->component == Component::kEtcd ? milliseconds(kEtcdReadyTimeout)
                                                     : milliseconds(kApiServerReadyTimeout);
-    KUBEOS_RETURN_IF_ERROR(cp->WaitReady(p->component, timeout));
+    if (Status s = cp->WaitReady(p->component, timeout); !s.ok()) return keep_dir(s);
     log::Debug(
         "component started",
         {{"component", ComponentName(p->component)},
          {"ms", std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - ts).count()}});
+  }
+  // Components without a readiness endpoint of ours: at least make sure they did not die on start-up.
+  std::this_thread::sleep_for(kLivenessGrace);
+  for (auto& p : cp->procs_) {
+    if (!p->process->Running()) {
+      return keep_dir(UnavailableError(
+          fmt::format("{} exited with code {} during start-up:\n{}", ComponentName(p->component),
+                      p->process->ExitCode().value_or(-1), cp->LogTail(p->component))));
+    }
   }
   cp->startup_time_ = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
   KUBEOS_RETURN_IF_ERROR(cp->WriteState());
@@ -386,8 +426,11 @@ Status ControlPlane::WriteState() {
   state["adminToken"] = admin_token_;
   state["restrictedToken"] = restricted_token_;
   for (auto& p : procs_) {
+    const pid_t pid = p->process ? p->process->pid() : -1;
+    // pid + start time identify the process even after the pid is reused by another.
     state["processes"].push_back({{"component", ComponentName(p->component)},
-                                  {"pid", p->process ? p->process->pid() : -1},
+                                  {"pid", pid},
+                                  {"startTicks", pid > 0 ? ProcessStartTicks(pid) : 0},
                                   {"binary", p->argv.front()}});
   }
   return WriteFileAtomic(dir_ / "state.json", state.dump(2) + "\n",
@@ -424,8 +467,9 @@ Status ControlPlane::StopDetached(const std::filesystem::path& dir) {
   // Reverse start order: clients first, etcd last.
   for (auto it = procs.rbegin(); it != procs.rend(); ++it) {
     pid_t pid = it->value("pid", -1);
-    std::string binary = it->value("binary", "");
-    if (pid <= 0 || !PidRuns(pid, binary)) continue;
+    uint64_t ticks = it->value("startTicks", uint64_t{0});
+    // Gone, or the pid now belongs to another process: nothing of ours to stop.
+    if (pid <= 0 || ticks == 0 || ProcessStartTicks(pid) != ticks) continue;
     Process p = Process::Adopt(pid, /*is_child=*/false);
     KUBEOS_RETURN_IF_ERROR(p.Stop(kStopGrace));
   }
@@ -473,6 +517,14 @@ uint64_t ControlPlane::ResidentBytes() {
   uint64_t total = 0;
   for (auto& p : procs_) {
     if (p->process && p->process->Running()) total += ::kubeos::ResidentBytes(p->process->pid());
+  }
+  return total;
+}
+
+uint64_t ControlPlane::PeakResidentBytes() {
+  uint64_t total = 0;
+  for (auto& p : procs_) {
+    if (p->process && p->process->Running()) total += ::kubeos::PeakResidentBytes(p->process->pid());
   }
   return total;
 }

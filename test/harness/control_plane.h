@@ -43,7 +43,7 @@ enum class Component { kEtcd, kApiServer, kControllerManager, kScheduler, kKwok 
 
 class ControlPlane {
  public:
-  static StatusOr<std::unique_ptr<ControlPlane>> Start(ControlPlaneOptions options);
+  static StatusOr<std::unique_ptr<ControlPlane>> Start(const ControlPlaneOptions& options);
   // Attaches to a detached control plane started earlier in `dir` (does not own its processes).
   static StatusOr<std::unique_ptr<ControlPlane>> Attach(const std::filesystem::path& dir);
   // Stops a detached control plane recorded in `dir`.
@@ -76,12 +76,16 @@ class ControlPlane {
   std::chrono::milliseconds startup_time() const { return startup_time_; }
   // Sum of the resident memory of the running components, in bytes (owned processes only).
   uint64_t ResidentBytes();
+  // Sum of each running component's peak resident memory so far, in bytes (owned processes only).
+  uint64_t PeakResidentBytes();
   // The same sum measured right after start-up (also for detached control planes).
   uint64_t startup_resident_bytes() const { return startup_resident_bytes_; }
 
  private:
   struct Proc;
   ControlPlane();
+  static StatusOr<std::unique_ptr<ControlPlane>> StartOnce(const ControlPlaneOptions& options);
+  std::string LogTail(Component c) const;
   Status Prepare();
   Status Launch(Proc& p);
   Status WaitReady(Component c, std::chrono::milliseconds timeout);

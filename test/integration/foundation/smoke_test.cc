@@ -2,7 +2,9 @@
 // restricted identity is really restricted; kube-controller-manager, kube-scheduler and kwok really run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
+#include <vector>
 
 #include "harness/cluster_gtest.h"
 #include "kube/client.h"
@@ -38,17 +40,19 @@ bool Eventually(Pred pred, std::chrono::seconds timeout) {
 
 TEST(SmokeTest, CreateAndReadBackNodeOverTls) {
   Client client(TestCluster().AdminConfig());
-  auto created = client.Create(Resource::Nodes(), "", NodeObject("smoke-node-1"));
+  // Names are unique per run so the test also passes on a reused cluster (KUBEOS_TEST_CLUSTER_DIR).
+  const std::string name = UniqueTestNamespace();
+  auto created = client.Create(Resource::Nodes(), "", NodeObject(name));
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   EXPECT_FALSE((*created)["metadata"]["uid"].get<std::string>().empty());
 
-  auto got = client.Get(Resource::Nodes(), "", "smoke-node-1");
+  auto got = client.Get(Resource::Nodes(), "", name);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
-  EXPECT_EQ((*got)["metadata"]["name"], "smoke-node-1");
+  EXPECT_EQ((*got)["metadata"]["name"], name);
   EXPECT_EQ((*got)["metadata"]["labels"]["kubeos.test/smoke"], "true");
   EXPECT_EQ((*got)["metadata"]["uid"], (*created)["metadata"]["uid"]);
 
-  auto again = client.Create(Resource::Nodes(), "", NodeObject("smoke-node-1"));
+  auto again = client.Create(Resource::Nodes(), "", NodeObject(name));
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists) << again.status().ToString();
 
@@ -65,7 +69,8 @@ TEST(SmokeTest, TokenIdentityWorksToo) {
 
 TEST(SmokeTest, RestrictedIdentityIsForbiddenUntilGranted) {
   Client restricted(TestCluster().RestrictedConfig());
-  auto denied = restricted.Create(Resource::Nodes(), "", NodeObject("smoke-node-restricted"));
+  const std::string name = UniqueTestNamespace();
+  auto denied = restricted.Create(Resource::Nodes(), "", NodeObject(name));
   ASSERT_FALSE(denied.ok());
   EXPECT_EQ(denied.status().code(), StatusCode::kPermissionDenied) << denied.status().ToString();
 
@@ -76,35 +81,35 @@ TEST(SmokeTest, RestrictedIdentityIsForbiddenUntilGranted) {
       admin
           .Create(
               roles, "",
-              {{"metadata", {{"name", "smoke-node-reader"}}},
+              {{"metadata", {{"name", name}}},
                {"rules",
                 json::array({{{"apiGroups", {""}}, {"resources", {"nodes"}}, {"verbs", {"get", "list"}}}})}})
           .ok());
-  ASSERT_TRUE(admin
-                  .Create(bindings, "",
-                          {{"metadata", {{"name", "smoke-node-reader"}}},
-                           {"roleRef",
-                            {{"apiGroup", "rbac.authorization.k8s.io"},
-                             {"kind", "ClusterRole"},
-                             {"name", "smoke-node-reader"}}},
-                           {"subjects", json::array({{{"apiGroup", "rbac.authorization.k8s.io"},
-                                                      {"kind", "User"},
-                                                      {"name", ControlPlane::kRestrictedUser}}})}})
-                  .ok());
+  ASSERT_TRUE(
+      admin
+          .Create(bindings, "",
+                  {{"metadata", {{"name", name}}},
+                   {"roleRef",
+                    {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", name}}},
+                   {"subjects", json::array({{{"apiGroup", "rbac.authorization.k8s.io"},
+                                              {"kind", "User"},
+                                              {"name", ControlPlane::kRestrictedUser}}})}})
+          .ok());
   // RBAC changes reach the authorizer's cache asynchronously.
   EXPECT_TRUE(
       Eventually([&] { return restricted.List(Resource::Nodes(), "").ok(); }, std::chrono::seconds(10)));
-  auto still_denied = restricted.Create(Resource::Nodes(), "", NodeObject("smoke-node-restricted"));
+  auto still_denied = restricted.Create(Resource::Nodes(), "", NodeObject(name));
   EXPECT_EQ(still_denied.status().code(), StatusCode::kPermissionDenied);
 }
 
 TEST(SmokeTest, KwokSchedulerAndControllersRunADeployment) {
   Client client(TestCluster().AdminConfig());
-  ASSERT_TRUE(client.Create(Resource::Nodes(), "", NodeObject("smoke-worker")).ok());
+  const std::string ns = UniqueTestNamespace();
+  ASSERT_TRUE(client.Create(Resource::Nodes(), "", NodeObject(ns)).ok());
   // kwok marks the node Ready.
   ASSERT_TRUE(Eventually(
       [&] {
-        auto n = client.Get(Resource::Nodes(), "", "smoke-worker");
+        auto n = client.Get(Resource::Nodes(), "", ns);
         if (!n.ok()) return false;
         for (const auto& c : (*n)["status"].value("conditions", json::array())) {
           if (c.value("type", "") == "Ready" && c.value("status", "") == "True") return true;
@@ -114,7 +119,6 @@ TEST(SmokeTest, KwokSchedulerAndControllersRunADeployment) {
       std::chrono::seconds(30)))
       << "kwok did not make the node Ready";
 
-  const std::string ns = UniqueTestNamespace();
   ASSERT_TRUE(client.Create(Resource::Namespaces(), "", {{"metadata", {{"name", ns}}}}).ok());
   const Resource deployments{"apps", "v1", "deployments", true};
   json labels = {{"app", "smoke"}};
