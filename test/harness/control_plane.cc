@@ -174,8 +174,11 @@ ControlPlane::Proc* ControlPlane::Find(Component c) {
 }
 
 Status ControlPlane::Prepare() {
-  std::filesystem::create_directories(dir_ / "pki");
-  std::filesystem::create_directories(dir_ / "logs");
+  for (const char* sub : {"pki", "logs"}) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_ / sub, ec);
+    if (ec) return InternalError("create " + (dir_ / sub).string() + ": " + ec.message());
+  }
   KUBEOS_ASSIGN_OR_RETURN(etcd_port_, FreeLoopbackPort());
   KUBEOS_ASSIGN_OR_RETURN(etcd_peer_port_, FreeLoopbackPort());
   KUBEOS_ASSIGN_OR_RETURN(apiserver_port_, FreeLoopbackPort());
@@ -376,8 +379,8 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::StartOnce(const ControlPla
     cp->dir_ = tmp.Release();  // removed by Stop()
     cp->temp_dir_ = true;
   } else {
-    cp->dir_ = std::filesystem::absolute(cp->options_.dir);
     std::error_code ec;
+    cp->dir_ = std::filesystem::absolute(cp->options_.dir, ec);
     std::filesystem::remove_all(cp->dir_ / "etcd-data", ec);
   }
   KUBEOS_RETURN_IF_ERROR(cp->Prepare());
@@ -444,7 +447,8 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Attach(const std::filesyst
     return DataLossError("attach: " + (dir / "state.json").string() + " is not valid JSON");
   std::unique_ptr<ControlPlane> cp(new ControlPlane());
   cp->owned_ = false;
-  cp->dir_ = std::filesystem::absolute(dir);
+  std::error_code ec;
+  cp->dir_ = std::filesystem::absolute(dir, ec);
   cp->bin_dir_ = state.value("binDir", "");
   cp->apiserver_port_ = state.value("apiserverPort", 0);
   cp->etcd_port_ = state.value("etcdPort", 0);
