@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/process.h"
 #include "harness/cluster_gtest.h"
 #include "kube/client.h"
 #include "operator/planner.h"
@@ -434,6 +435,66 @@ upgradeconfigs: {version: u1, configs: [{model: kernel.sysctl, contents: [{key: 
   auto st = client_.Update(kOsInstances, ns_, status_write, "status");
   ASSERT_TRUE(st.ok()) << st.status().ToString();
   EXPECT_EQ((*st)["status"], status_write["status"]);
+}
+
+// deploy/: `kubectl apply -k` works, and the operator's identity can do exactly what the operator does.
+TEST_F(CrdTest, KustomizationAppliesWithLeastPrivilegeRbac) {
+  const auto kubectl = TestCluster().bin_dir() / "kubectl";
+  auto applied = RunProgram({kubectl.string(), "--kubeconfig", TestCluster().admin_kubeconfig().string(),
+                             "apply", "-k", (std::filesystem::path(KUBEOS_SOURCE_DIR) / "deploy").string()},
+                            std::chrono::seconds(60));
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  ASSERT_EQ(applied->exit_code, 0) << applied->output;
+  const Resource deployments{"apps", "v1", "deployments", true};
+  auto dep = client_.Get(deployments, "upgrade-system", "upgrade-operator");
+  ASSERT_TRUE(dep.ok()) << dep.status().ToString();
+  EXPECT_EQ((*dep)["spec"]["replicas"], 2);
+  EXPECT_EQ((*dep)["spec"]["template"]["spec"]["serviceAccountName"], "upgrade-operator");
+
+  struct Case {
+    const char* verb;
+    const char* group;
+    const char* resource;
+    const char* subresource;
+    const char* ns;
+    bool want;
+  };
+  const Case cases[] = {
+      {"patch", "", "nodes", "", "", true},
+      {"watch", "", "nodes", "", "", true},
+      {"watch", "upgrade.openeuler.org", "os", "", "", true},
+      {"update", "upgrade.openeuler.org", "os", "status", "default", true},
+      {"update", "upgrade.openeuler.org", "osinstances", "", "default", true},
+      {"delete", "upgrade.openeuler.org", "osinstances", "", "default", true},
+      {"create", "", "events", "", "default", true},
+      {"update", "coordination.k8s.io", "leases", "", "upgrade-system", true},
+      {"update", "upgrade.openeuler.org", "os", "", "default", false},  // the spec is the user's
+      {"create", "upgrade.openeuler.org", "os", "", "default", false},
+      {"create", "upgrade.openeuler.org", "osinstances", "", "default", false},  // os-proxy creates them
+      {"delete", "", "nodes", "", "", false},
+      {"update", "", "nodes", "status", "", false},
+      {"create", "", "pods", "eviction", "default", false},  // draining is os-proxy's job
+      {"get", "", "secrets", "", "upgrade-system", false},
+      {"update", "coordination.k8s.io", "leases", "", "kube-system", false},
+  };
+  const Resource reviews{"authorization.k8s.io", "v1", "subjectaccessreviews", false};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.verb) + " " + c.resource + "/" + c.subresource + " in " + c.ns);
+    json attrs = {{"verb", c.verb}, {"group", c.group}, {"resource", c.resource}};
+    if (*c.subresource != 0) attrs["subresource"] = c.subresource;
+    if (*c.ns != 0) attrs["namespace"] = c.ns;
+    json review = {
+        {"apiVersion", "authorization.k8s.io/v1"},
+        {"kind", "SubjectAccessReview"},
+        {"spec",
+         {{"user", "system:serviceaccount:upgrade-system:upgrade-operator"},
+          {"groups",
+           {"system:serviceaccounts", "system:serviceaccounts:upgrade-system", "system:authenticated"}},
+          {"resourceAttributes", attrs}}}};
+    auto answer = client_.Create(reviews, "", review);
+    ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+    EXPECT_EQ((*answer)["status"].value("allowed", false), c.want) << (*answer)["status"].dump();
+  }
 }
 
 }  // namespace
