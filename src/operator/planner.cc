@@ -450,20 +450,19 @@ PlanResult Plan(const ClusterSnapshot& snap, Time now) {
   }
   SetCondition(previous, now, &st, "Degraded", degraded_reason != "AsExpected", degraded_reason,
                degraded_message);
-  if (gate == Gate::kInvalidSpec || gate == Gate::kSelectorConflict) {
-    st.rollout = "Blocked";
-  } else if (gate == Gate::kHalted) {
+  st.rollout = "Blocked";  // invalid spec, selector conflict, or pending nodes none of which can start
+  if (gate == Gate::kHalted) {
     st.rollout = "Halted";
   } else if (gate == Gate::kPaused) {
     st.rollout = "Paused";
-  } else if (completed) {
-    st.rollout = "Completed";
-  } else if (progressing) {
-    st.rollout = "Progressing";
-  } else if (gate == Gate::kOutsideWindow || serial_interval_wait) {
-    st.rollout = "Waiting";
-  } else {
-    st.rollout = "Blocked";
+  } else if (gate != Gate::kInvalidSpec && gate != Gate::kSelectorConflict) {
+    if (completed) {
+      st.rollout = "Completed";
+    } else if (progressing) {
+      st.rollout = "Progressing";
+    } else if (gate == Gate::kOutsideWindow || serial_interval_wait) {
+      st.rollout = "Waiting";
+    }
   }
 
   // When to plan again without an event: the resync interval, or earlier when a window or batch opens.

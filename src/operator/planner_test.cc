@@ -542,6 +542,7 @@ TEST(PlannerTest, FailingNodesListIsBounded) {
   OsView os = UpgradeOs("KubeOS v2", 1);
   os.spec.failurethreshold = {0, false};
   std::vector<NodeView> nodes;
+  nodes.reserve(kMaxFailingNodesInStatus + 10);
   for (int i = 0; i < kMaxFailingNodesInStatus + 10; ++i) {
     nodes.push_back(NodeBuilder("n" + std::to_string(1000 + i)).Failed("KubeOS v2"));
   }

@@ -45,7 +45,7 @@ json YamlToJson(const YAML::Node& n) {
       return j;
     }
     case YAML::NodeType::Scalar: {
-      const std::string s = n.Scalar();
+      const std::string& s = n.Scalar();
       if (n.Tag() == "!") return s;
       if (s == "true") return true;
       if (s == "false") return false;
