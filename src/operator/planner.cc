@@ -354,7 +354,10 @@ PlanResult Plan(const ClusterSnapshot& snap, Time now) {
       }
     } else {
       // The batch (if any) is finished: release it and, after timeinterval, pick the next one.
-      for (const Entry* e : batch) r.serial_label_remove.push_back(e->node->name);
+      for (const Entry* e : batch) {
+        // A node working for another OS (overlapping selectors) may be in that OS's batch: leave it.
+        if (e->cls != NodeClass::kBusyOther) r.serial_label_remove.push_back(e->node->name);
+      }
       if (!batch.empty() && !st.serial_batch_finished_at) st.serial_batch_finished_at = now;
       const std::chrono::seconds interval =
           spec.timeinterval > 0 ? std::chrono::seconds(spec.timeinterval) : kDefaultTimeInterval;

@@ -378,6 +378,19 @@ TEST(PlannerTest, SerialRespectsTheAvailabilityBudgetToo) {
   EXPECT_EQ(ReasonOf(r, "n2"), SkipReason::kBudgetExhausted);
 }
 
+TEST(PlannerTest, SerialLeavesAnotherOsBatchAlone) {
+  OsView os = UpgradeOs("KubeOS v2", 2);
+  os.spec.executionmode = "serial";
+  os.spec.nodeselector = "all-label";
+  auto r = Plan(
+      Snap(os,
+           {NodeBuilder("n1").Label(std::string(kSerialLabel)).OsImage("KubeOS v2"),
+            NodeBuilder("n2").Label(std::string(kSerialLabel)).Selector("pool-a").Busy({"default", "os-a"})}),
+      kNow);
+  EXPECT_EQ(r.serial_label_remove, std::vector<std::string>{"n1"});
+  EXPECT_TRUE(r.assignments.empty());
+}
+
 TEST(PlannerTest, ParallelReleasesLeftoverSerialLabels) {
   auto r = Plan(Snap(UpgradeOs(), {NodeBuilder("n1").Label(std::string(kSerialLabel)).OsImage("KubeOS v2"),
                                    NodeBuilder("n2").Label(std::string(kSerialLabel)).Busy(kOsKey)}),
