@@ -69,12 +69,12 @@ void Reflector::Run(const std::stop_token& stop) {
       auto& arr = (*list)["items"];
       items.reserve(arr.size());
       for (auto& i : arr) items.push_back(std::move(i));
-      sink_.OnReplace(std::move(items), rv);
       {
         std::lock_guard<std::mutex> lock(mu_);
         last_rv_ = rv;
       }
-      ++lists_;
+      ++lists_;  // before the sink marks the informer synced, so observers see both together
+      sink_.OnReplace(std::move(items), rv);
       rv_unavailable = false;
       need_list = false;
     }
