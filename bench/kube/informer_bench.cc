@@ -32,10 +32,11 @@ json RealisticNode(int i) {
   std::string name = "node-" + std::to_string(i);
   json images = json::array();
   for (int k = 0; k < 12; ++k) {
-    images.push_back({{"names",
-                       {"registry.example.com/team/app-" + std::to_string(k) + "@sha256:" + std::string(64, 'a'),
-                        "registry.example.com/team/app-" + std::to_string(k) + ":v1." + std::to_string(k)}},
-                      {"sizeBytes", 123456789 + k}});
+    images.push_back(
+        {{"names",
+          {"registry.example.com/team/app-" + std::to_string(k) + "@sha256:" + std::string(64, 'a'),
+           "registry.example.com/team/app-" + std::to_string(k) + ":v1." + std::to_string(k)}},
+         {"sizeBytes", 123456789 + k}});
   }
   json conditions = json::array();
   for (const char* t : {"MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable", "Ready"}) {
@@ -46,65 +47,67 @@ json RealisticNode(int i) {
                           {"reason", std::string("Kubelet") + t},
                           {"message", std::string("kubelet reports ") + t + " state"}});
   }
-  json resources = {{"cpu", "16"},          {"memory", "65843884Ki"}, {"pods", "110"},
-                    {"ephemeral-storage", "102687672Ki"}, {"hugepages-1Gi", "0"}, {"hugepages-2Mi", "0"}};
+  json resources = {{"cpu", "16"},          {"memory", "65843884Ki"},
+                    {"pods", "110"},        {"ephemeral-storage", "102687672Ki"},
+                    {"hugepages-1Gi", "0"}, {"hugepages-2Mi", "0"}};
   json managed = json::array();
   for (const char* m : {"kubelet", "kube-controller-manager"}) {
-    managed.push_back({{"manager", m},
-                       {"operation", "Update"},
-                       {"apiVersion", "v1"},
-                       {"time", "2026-12-03T19:00:00Z"},
-                       {"fieldsType", "FieldsV1"},
-                       {"fieldsV1",
-                        {{"f:status",
-                          {{"f:conditions", {{"k:{\"type\":\"Ready\"}", {{"f:lastHeartbeatTime", json::object()}}}}},
-                           {"f:images", json::object()},
-                           {"f:nodeInfo", {{"f:bootID", json::object()}, {"f:kernelVersion", json::object()}}}}}}},
-                       {"subresource", "status"}});
+    managed.push_back(
+        {{"manager", m},
+         {"operation", "Update"},
+         {"apiVersion", "v1"},
+         {"time", "2026-12-03T19:00:00Z"},
+         {"fieldsType", "FieldsV1"},
+         {"fieldsV1",
+          {{"f:status",
+            {{"f:conditions", {{"k:{\"type\":\"Ready\"}", {{"f:lastHeartbeatTime", json::object()}}}}},
+             {"f:images", json::object()},
+             {"f:nodeInfo", {{"f:bootID", json::object()}, {"f:kernelVersion", json::object()}}}}}}},
+         {"subresource", "status"}});
   }
-  return {{"apiVersion", "v1"},
-          {"kind", "Node"},
-          {"metadata",
-           {{"name", name},
-            {"uid", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f" + std::to_string(i % 10)},
-            {"resourceVersion", std::to_string(100000 + i)},
-            {"creationTimestamp", "2026-12-01T08:00:00Z"},
-            {"labels",
-             {{"beta.kubernetes.io/arch", "amd64"},
-              {"beta.kubernetes.io/os", "linux"},
-              {"kubernetes.io/arch", "amd64"},
-              {"kubernetes.io/hostname", name},
-              {"kubernetes.io/os", "linux"},
-              {"node.kubernetes.io/instance-type", "m5.4xlarge"},
-              {"topology.kubernetes.io/region", "eu-west-1"},
-              {"topology.kubernetes.io/zone", "eu-west-1" + std::string(1, static_cast<char>('a' + i % 3))},
-              {"upgrade.openeuler.org/node-selector", "pool-" + std::to_string(i % 4)}}},
-            {"annotations",
-             {{"node.alpha.kubernetes.io/ttl", "0"},
-              {"volumes.kubernetes.io/controller-managed-attach-detach", "true"},
-              {"kubeadm.alpha.kubernetes.io/cri-socket", "unix:///run/containerd/containerd.sock"}}},
-            {"managedFields", managed}}},
-          {"spec", {{"podCIDR", "10.244.0.0/24"}, {"podCIDRs", {"10.244.0.0/24"}}}},
-          {"status",
-           {{"capacity", resources},
-            {"allocatable", resources},
-            {"conditions", conditions},
-            {"addresses",
-             json::array({{{"type", "InternalIP"}, {"address", "10.0.0." + std::to_string(i % 250)}},
-                          {{"type", "Hostname"}, {"address", name}}})},
-            {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 10250}}}}},
-            {"nodeInfo",
-             {{"machineID", std::string(32, 'f')},
-              {"systemUUID", "ec2a1b2c-3d4e-5f60-7182-93a4b5c6d7e8"},
-              {"bootID", "5b9c8d7e-6f50-4132-a1b2-c3d4e5f60718"},
-              {"kernelVersion", "5.10.0-153.12.0.92.oe2203sp2.x86_64"},
-              {"osImage", "KubeOS v1"},
-              {"containerRuntimeVersion", "containerd://1.6.20"},
-              {"kubeletVersion", "v1.36.3"},
-              {"kubeProxyVersion", "v1.36.3"},
-              {"operatingSystem", "linux"},
-              {"architecture", "amd64"}}},
-            {"images", images}}}};
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Node"},
+      {"metadata",
+       {{"name", name},
+        {"uid", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f" + std::to_string(i % 10)},
+        {"resourceVersion", std::to_string(100000 + i)},
+        {"creationTimestamp", "2026-12-01T08:00:00Z"},
+        {"labels",
+         {{"beta.kubernetes.io/arch", "amd64"},
+          {"beta.kubernetes.io/os", "linux"},
+          {"kubernetes.io/arch", "amd64"},
+          {"kubernetes.io/hostname", name},
+          {"kubernetes.io/os", "linux"},
+          {"node.kubernetes.io/instance-type", "m5.4xlarge"},
+          {"topology.kubernetes.io/region", "eu-west-1"},
+          {"topology.kubernetes.io/zone", "eu-west-1" + std::string(1, static_cast<char>('a' + i % 3))},
+          {"upgrade.openeuler.org/node-selector", "pool-" + std::to_string(i % 4)}}},
+        {"annotations",
+         {{"node.alpha.kubernetes.io/ttl", "0"},
+          {"volumes.kubernetes.io/controller-managed-attach-detach", "true"},
+          {"kubeadm.alpha.kubernetes.io/cri-socket", "unix:///run/containerd/containerd.sock"}}},
+        {"managedFields", managed}}},
+      {"spec", {{"podCIDR", "10.244.0.0/24"}, {"podCIDRs", {"10.244.0.0/24"}}}},
+      {"status",
+       {{"capacity", resources},
+        {"allocatable", resources},
+        {"conditions", conditions},
+        {"addresses", json::array({{{"type", "InternalIP"}, {"address", "10.0.0." + std::to_string(i % 250)}},
+                                   {{"type", "Hostname"}, {"address", name}}})},
+        {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 10250}}}}},
+        {"nodeInfo",
+         {{"machineID", std::string(32, 'f')},
+          {"systemUUID", "ec2a1b2c-3d4e-5f60-7182-93a4b5c6d7e8"},
+          {"bootID", "5b9c8d7e-6f50-4132-a1b2-c3d4e5f60718"},
+          {"kernelVersion", "5.10.0-153.12.0.92.oe2203sp2.x86_64"},
+          {"osImage", "KubeOS v1"},
+          {"containerRuntimeVersion", "containerd://1.6.20"},
+          {"kubeletVersion", "v1.36.3"},
+          {"kubeProxyVersion", "v1.36.3"},
+          {"operatingSystem", "linux"},
+          {"architecture", "amd64"}}},
+        {"images", images}}}};
 }
 
 size_t HeapInUse() { return mallinfo2().uordblks; }
@@ -141,12 +144,12 @@ void FillInformer(std::string list_text, const char* source, bool trim) {
   malloc_trim(0);
   const double heap = static_cast<double>(HeapInUse()) - heap0;
   const double rss = static_cast<double>(kubeos::ResidentBytes(getpid())) - rss0;
-  std::printf("informer fill (%s%s, decode + strip + store + index): %zu nodes in %.3f s (%.0f nodes/s)\n", source,
-              trim ? ", without status.images" : "", n,
-              Secs(dt), static_cast<double>(n) / Secs(dt));
-  std::printf("informer memory: heap %.1f MiB (%.1f KiB/node), RSS delta ~%.1f MiB; index pool-0 has %zu nodes\n",
-              Mib(heap), heap / 1024.0 / static_cast<double>(n), Mib(rss),
-              inf->store().ByIndex("pool", "pool-0").size());
+  std::printf("informer fill (%s%s, decode + strip + store + index): %zu nodes in %.3f s (%.0f nodes/s)\n",
+              source, trim ? ", without status.images" : "", n, Secs(dt), static_cast<double>(n) / Secs(dt));
+  std::printf(
+      "informer memory: heap %.1f MiB (%.1f KiB/node), RSS delta ~%.1f MiB; index pool-0 has %zu nodes\n",
+      Mib(heap), heap / 1024.0 / static_cast<double>(n), Mib(rss),
+      inf->store().ByIndex("pool", "pool-0").size());
   delete inf;
 }
 
@@ -171,8 +174,11 @@ int main(int argc, char** argv) {
     cfg->qps = -1;
     kubeos::kube::Client client(*cfg);
     for (int i = 0; i < create; ++i) {
-      json n = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "bench-node-" + std::to_string(i)},
-                {"labels", {{"upgrade.openeuler.org/node-selector", "pool-" + std::to_string(i % 4)}}}}}};
+      json n = {{"apiVersion", "v1"},
+                {"kind", "Node"},
+                {"metadata",
+                 {{"name", "bench-node-" + std::to_string(i)},
+                  {"labels", {{"upgrade.openeuler.org/node-selector", "pool-" + std::to_string(i % 4)}}}}}};
       auto r = client.Create(kubeos::kube::Resource::Nodes(), "", n);
       if (!r.ok() && r.status().code() != kubeos::StatusCode::kAlreadyExists) {
         std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
@@ -188,8 +194,8 @@ int main(int argc, char** argv) {
     }
     size_t bytes = list->dump().size();
     size_t count = (*list)["items"].size();
-    std::printf("cluster list: %zu nodes, %.1f MiB JSON, %.3f s over HTTPS incl. decode (%.0f nodes/s)\n", count,
-                Mib(static_cast<double>(bytes)), Secs(dt), static_cast<double>(count) / Secs(dt));
+    std::printf("cluster list: %zu nodes, %.1f MiB JSON, %.3f s over HTTPS incl. decode (%.0f nodes/s)\n",
+                count, Mib(static_cast<double>(bytes)), Secs(dt), static_cast<double>(count) / Secs(dt));
     std::string text = list->dump();
     list = json();
     FillInformer(std::move(text), "cluster", false);
@@ -221,8 +227,8 @@ int main(int argc, char** argv) {
     parsed = json::parse(list_text);
     best = std::min(best, Secs(Clock::now() - t0));
   }
-  std::printf("list decode: %.3f s, %.1f MiB/s, %.0f nodes/s\n", best, Mib(static_cast<double>(list_text.size())) / best,
-              nodes / best);
+  std::printf("list decode: %.3f s, %.1f MiB/s, %.0f nodes/s\n", best,
+              Mib(static_cast<double>(list_text.size())) / best, nodes / best);
 
   best = 1e9;
   size_t events = 0;
@@ -233,10 +239,13 @@ int main(int argc, char** argv) {
     bool stop = false;
     auto t0 = Clock::now();
     for (size_t off = 0; off < stream_text.size(); off += kChunk) {
-      (void)d.Feed(std::string_view(stream_text).substr(off, kChunk), [&](kubeos::kube::WatchEvent&&) {
-        ++events;
-        return true;
-      }, &stop);
+      (void)d.Feed(
+          std::string_view(stream_text).substr(off, kChunk),
+          [&](kubeos::kube::WatchEvent&&) {
+            ++events;
+            return true;
+          },
+          &stop);
     }
     best = std::min(best, Secs(Clock::now() - t0));
   }

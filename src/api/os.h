@@ -1,11 +1,11 @@
-// Typed OS and OSInstance objects of upgrade.openeuler.org/v1alpha1, with the exact JSON names of the original
-// KubeOS CRDs (shared/reference/kubeos-original-behaviour.md §1 and §9).
+// Typed OS and OSInstance objects of upgrade.openeuler.org/v1alpha1, with the exact JSON names of the
+// original KubeOS CRDs (shared/reference/kubeos-original-behaviour.md §1 and §9).
 //
-// Decoding keeps what it does not know: every struct carries `unknown`, the JSON members it did not recognise,
-// and encoding writes them back, so a read-modify-write by an older binary never drops fields a newer CRD
-// added. Optional fields are std::optional so that "absent" survives a round trip (absent and "" differ for
-// sysconfigs.version). Fields the CRD marks required are plain values and must be present to decode.
-// Thread-safety: plain values.
+// Decoding keeps what it does not know: every struct carries `unknown`, the JSON members it did not
+// recognise, and encoding writes them back, so a read-modify-write by an older binary never drops fields a
+// newer CRD added. Optional fields are std::optional so that "absent" survives a round trip (absent and ""
+// differ for sysconfigs.version). Fields the CRD marks required are plain values and must be present to
+// decode. Thread-safety: plain values.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +39,7 @@ inline constexpr const char* kNodeStatusConfig = "config";
 
 struct Content {
   std::optional<std::string> key;
-  std::optional<nlohmann::json> value;  // any JSON (x-kubernetes-preserve-unknown-fields)
+  std::optional<nlohmann::json> value;   // any JSON (x-kubernetes-preserve-unknown-fields)
   std::optional<std::string> operation;  // the agent recognises only "delete"
   nlohmann::json unknown = nlohmann::json::object();
   bool operator==(const Content&) const = default;
@@ -114,7 +114,7 @@ struct NamespacedName {
 };
 
 struct OSInstanceSpec {
-  std::optional<std::string> nodestatus;  // idle | upgrade | config; written by operator and proxy
+  std::optional<std::string> nodestatus;         // idle | upgrade | config; written by operator and proxy
   std::optional<NamespacedName> namespacedname;  // writer: operator sets, proxy clears
   std::optional<SysConfigs> sysconfigs;          // writer: operator
   std::optional<SysConfigs> upgradeconfigs;      // writer: operator

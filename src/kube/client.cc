@@ -126,10 +126,10 @@ StatusOr<HttpResponse> Client::Do(const HttpRequest& request, std::string_view w
       // Connection-level failure: only a GET is known not to have changed anything.
       if (request.method == "GET" && resp.status().code() == StatusCode::kUnavailable &&
           attempt < kMaxRetries) {
-        if (!SleepFor(BackoffDelay({std::chrono::milliseconds(200), 2.0, 0.1, kMaxRetries,
-                                    std::chrono::seconds(5)},
-                                   attempt, Random01()),
-                      request.stop)) {
+        if (!SleepFor(
+                BackoffDelay({std::chrono::milliseconds(200), 2.0, 0.1, kMaxRetries, std::chrono::seconds(5)},
+                             attempt, Random01()),
+                request.stop)) {
           return CancelledError(std::string(what) + ": cancelled");
         }
         continue;
@@ -141,8 +141,8 @@ StatusOr<HttpResponse> Client::Do(const HttpRequest& request, std::string_view w
     if ((code == 429 || code >= 500) && ra != resp->headers.end() && RetryableVerb(request.method) &&
         attempt < kMaxRetries) {
       int seconds = std::atoi(ra->second.c_str());
-      auto delay = std::min<std::chrono::nanoseconds>(std::chrono::seconds(std::max(seconds, 1)),
-                                                      kMaxRetryAfter);
+      auto delay =
+          std::min<std::chrono::nanoseconds>(std::chrono::seconds(std::max(seconds, 1)), kMaxRetryAfter);
       if (!SleepFor(delay, request.stop)) return CancelledError(std::string(what) + ": cancelled");
       continue;
     }
@@ -150,7 +150,7 @@ StatusOr<HttpResponse> Client::Do(const HttpRequest& request, std::string_view w
   }
 }
 
-StatusOr<nlohmann::json> Client::Send(HttpRequest request, std::string_view what) {
+StatusOr<nlohmann::json> Client::Send(const HttpRequest& request, std::string_view what) {
   KUBEOS_ASSIGN_OR_RETURN(HttpResponse resp, Do(request, what));
   KUBEOS_RETURN_IF_ERROR(StatusFromResponse(resp, what));
   auto j = nlohmann::json::parse(resp.body, nullptr, /*allow_exceptions=*/false);
@@ -168,8 +168,11 @@ StatusOr<nlohmann::json> Client::List(const Resource& r, std::string_view ns,
   return Send({.method = "GET", .path = ResourcePath(r, ns) + QueryString(params)}, "list " + r.plural);
 }
 
-StatusOr<nlohmann::json> Client::List(const Resource& r, std::string_view ns, const ListOptions& options) {
-  return List(r, ns, ListParams(options));
+StatusOr<nlohmann::json> Client::ListPage(const Resource& r, std::string_view ns,
+                                          const ListOptions& options) {
+  return Send(
+      {.method = "GET", .path = ResourcePath(r, ns) + QueryString(ListParams(options)), .stop = options.stop},
+      "list " + r.plural);
 }
 
 StatusOr<nlohmann::json> Client::ListAll(const Resource& r, std::string_view ns, ListOptions options) {
@@ -177,14 +180,14 @@ StatusOr<nlohmann::json> Client::ListAll(const Resource& r, std::string_view ns,
   nlohmann::json merged;
   nlohmann::json items = nlohmann::json::array();
   while (true) {
-    auto page = List(r, ns, options);
+    auto page = ListPage(r, ns, options);
     if (!page.ok()) {
       if (page.status().code() == StatusCode::kGone && !options.continue_token.empty()) {
         // The continue token expired mid-way: start over with one full list (client-go pager fallback).
         ListOptions full = options;
         full.limit = 0;
         full.continue_token.clear();
-        return List(r, ns, full);
+        return ListPage(r, ns, full);
       }
       return page.status();
     }
@@ -266,9 +269,8 @@ Status Client::Delete(const Resource& r, std::string_view ns, std::string_view n
 }
 
 Status Client::Evict(std::string_view ns, std::string_view pod, const DeleteOptions& options) {
-  nlohmann::json body = {{"apiVersion", "policy/v1"},
-                         {"kind", "Eviction"},
-                         {"metadata", {{"name", pod}, {"namespace", ns}}}};
+  nlohmann::json body = {
+      {"apiVersion", "policy/v1"}, {"kind", "Eviction"}, {"metadata", {{"name", pod}, {"namespace", ns}}}};
   nlohmann::json opts = options.ToJson();
   if (opts.size() > 2) body["deleteOptions"] = std::move(opts);
   auto r = Send({.method = "POST",
@@ -280,7 +282,7 @@ Status Client::Evict(std::string_view ns, std::string_view pod, const DeleteOpti
 }
 
 Status Client::Watch(const Resource& r, std::string_view ns, const WatchOptions& options,
-                     const std::function<bool(WatchEvent&&)>& on_event, std::stop_token stop) {
+                     const std::function<bool(WatchEvent&&)>& on_event, const std::stop_token& stop) {
   std::map<std::string, std::string> params = {{"watch", "1"},
                                                {"labelSelector", options.label_selector},
                                                {"fieldSelector", options.field_selector},

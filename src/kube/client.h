@@ -50,6 +50,7 @@ struct ListOptions {
   std::string resource_version;  // "" most recent (quorum read); "0" any (watch cache)
   int64_t limit = 0;             // page size; 0 = no limit
   std::string continue_token;
+  std::stop_token stop;  // aborts the request (and its retries) when requested
 };
 
 // One decoded event of a watch stream.
@@ -95,7 +96,7 @@ class Client {
   // One page of a list; `params` may carry labelSelector, fieldSelector, limit, continue, resourceVersion.
   StatusOr<nlohmann::json> List(const Resource& r, std::string_view ns,
                                 const std::map<std::string, std::string>& params = {});
-  StatusOr<nlohmann::json> List(const Resource& r, std::string_view ns, const ListOptions& options);
+  StatusOr<nlohmann::json> ListPage(const Resource& r, std::string_view ns, const ListOptions& options);
   // All pages (limit/continue), merged into one list whose metadata.resourceVersion is the snapshot's. An
   // expired continue token (410) falls back to one unpaginated list, as client-go's pager does.
   StatusOr<nlohmann::json> ListAll(const Resource& r, std::string_view ns, ListOptions options = {});
@@ -105,7 +106,8 @@ class Client {
   // stale).
   StatusOr<nlohmann::json> Update(const Resource& r, std::string_view ns, const nlohmann::json& object,
                                   std::string_view subresource = {});
-  StatusOr<nlohmann::json> UpdateStatus(const Resource& r, std::string_view ns, const nlohmann::json& object) {
+  StatusOr<nlohmann::json> UpdateStatus(const Resource& r, std::string_view ns,
+                                        const nlohmann::json& object) {
     return Update(r, ns, object, "status");
   }
   StatusOr<nlohmann::json> Patch(const Resource& r, std::string_view ns, std::string_view name,
@@ -128,10 +130,10 @@ class Client {
   // Streams a watch until the server closes it (OK), `stop` is requested (kCancelled), the connection fails
   // (kUnavailable), or `on_event` returns false (OK). HTTP errors (e.g. 410 Gone) come back classified.
   Status Watch(const Resource& r, std::string_view ns, const WatchOptions& options,
-               const std::function<bool(WatchEvent&&)>& on_event, std::stop_token stop = {});
+               const std::function<bool(WatchEvent&&)>& on_event, const std::stop_token& stop = {});
 
   // Raw access for callers that need it (discovery, odd endpoints).
-  StatusOr<nlohmann::json> Send(HttpRequest request, std::string_view what);
+  StatusOr<nlohmann::json> Send(const HttpRequest& request, std::string_view what);
   HttpTransport& transport() { return *transport_; }
   const RestConfig& config() const { return transport_->config(); }
 

@@ -10,24 +10,25 @@ namespace {
 using nlohmann::json;
 
 TEST(WatchDecoderTest, SplitsEventsAcrossArbitraryChunks) {
-  const std::string stream =
-      R"({"type":"ADDED","object":{"metadata":{"name":"a","resourceVersion":"1"}}})"
-      "\n"
-      R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"7"}}})"
-      "\n"
-      R"({"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired"}})"
-      "\n";
+  const std::string stream = R"({"type":"ADDED","object":{"metadata":{"name":"a","resourceVersion":"1"}}})"
+                             "\n"
+                             R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"7"}}})"
+                             "\n"
+                             R"({"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired"}})"
+                             "\n";
+  const std::string_view bytes = stream;
   for (size_t chunk : {1UL, 3UL, 17UL, stream.size()}) {
     WatchDecoder d;
     std::vector<WatchEvent> events;
     bool stop = false;
     for (size_t i = 0; i < stream.size(); i += chunk) {
-      Status s = d.Feed(std::string_view(stream).substr(i, chunk),
-                        [&](WatchEvent&& e) {
-                          events.push_back(std::move(e));
-                          return true;
-                        },
-                        &stop);
+      Status s = d.Feed(
+          bytes.substr(i, chunk),
+          [&](WatchEvent&& e) {
+            events.push_back(std::move(e));
+            return true;
+          },
+          &stop);
       ASSERT_TRUE(s.ok()) << s.ToString();
     }
     ASSERT_EQ(events.size(), 3U) << "chunk " << chunk;
@@ -43,8 +44,9 @@ TEST(WatchDecoderTest, HandlerCanStopAndBadLinesAreReported) {
   WatchDecoder d;
   bool stop = false;
   int n = 0;
-  Status s = d.Feed("not json\n{\"type\":\"ADDED\",\"object\":{}}\n{\"type\":\"ADDED\",\"object\":{}}\n",
-                    [&](WatchEvent&&) { return ++n < 1; }, &stop);
+  Status s = d.Feed(
+      "not json\n{\"type\":\"ADDED\",\"object\":{}}\n{\"type\":\"ADDED\",\"object\":{}}\n",
+      [&](WatchEvent&&) { return ++n < 1; }, &stop);
   EXPECT_EQ(s.code(), StatusCode::kDataLoss);
   EXPECT_TRUE(stop);
   EXPECT_EQ(n, 1);
@@ -69,10 +71,7 @@ TEST(DeleteOptionsTest, Serialises) {
         {"preconditions", {{"uid", "u1"}, {"resourceVersion", "42"}}},
         {"propagationPolicy", "Foreground"}}},
       {{.grace_period_seconds = 0, .dry_run = true},
-       {{"apiVersion", "v1"},
-        {"kind", "DeleteOptions"},
-        {"gracePeriodSeconds", 0},
-        {"dryRun", {"All"}}}},
+       {{"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"gracePeriodSeconds", 0}, {"dryRun", {"All"}}}},
   };
   for (const auto& c : cases) EXPECT_EQ(c.in.ToJson(), c.want);
 }
@@ -114,17 +113,20 @@ TEST(InformerTest, ReplaceEmitsAddsUpdatesAndTombstones) {
   inf.store().AddIndexer("node", FieldIndexer("/spec/nodeName"));
   std::vector<std::string> log;
   inf.AddHandlers({.on_add = [&](const auto& o) { log.push_back("add " + ObjectKey(*o)); },
-                   .on_update = [&](const auto& a, const auto& b) {
-                     log.push_back("update " + ObjectKey(*a) + " " + ObjectResourceVersion(*a) + "->" +
-                                   ObjectResourceVersion(*b));
-                   },
-                   .on_delete = [&](const auto& d) {
-                     log.push_back(std::string(d.final_state_unknown ? "tombstone " : "delete ") + d.key);
-                   }});
+                   .on_update =
+                       [&](const auto& a, const auto& b) {
+                         log.push_back("update " + ObjectKey(*a) + " " + ObjectResourceVersion(*a) + "->" +
+                                       ObjectResourceVersion(*b));
+                       },
+                   .on_delete =
+                       [&](const auto& d) {
+                         log.push_back(std::string(d.final_state_unknown ? "tombstone " : "delete ") + d.key);
+                       }});
   auto pod = [](const std::string& name, const std::string& rv, const std::string& node) {
-    return json{{"metadata",
-                 {{"name", name}, {"namespace", "ns"}, {"resourceVersion", rv}, {"managedFields", json::array()}}},
-                {"spec", {{"nodeName", node}}}};
+    return json{
+        {"metadata",
+         {{"name", name}, {"namespace", "ns"}, {"resourceVersion", rv}, {"managedFields", json::array()}}},
+        {"spec", {{"nodeName", node}}}};
   };
   EXPECT_FALSE(inf.HasSynced());
   inf.OnReplace({pod("a", "1", "n1"), pod("b", "1", "n1")}, "1");
@@ -140,9 +142,8 @@ TEST(InformerTest, ReplaceEmitsAddsUpdatesAndTombstones) {
   inf.OnEvent({WatchEvent::Type::kAdded, pod("d", "5", "n3")});
   inf.OnReplace({pod("d", "5", "n3")}, "6");  // "a" and "c" vanished while we were not watching
 
-  std::vector<std::string> want = {"add ns/a",          "add ns/b",         "update ns/a 1->2",
-                                   "delete ns/b",       "update ns/a 2->4", "add ns/c",
-                                   "add ns/d",          "update ns/d 5->5"};
+  std::vector<std::string> want = {"add ns/a",         "add ns/b", "update ns/a 1->2", "delete ns/b",
+                                   "update ns/a 2->4", "add ns/c", "add ns/d",         "update ns/d 5->5"};
   // Order of tombstones follows the hash map; compare them as a set.
   ASSERT_EQ(log.size(), want.size() + 2);
   EXPECT_EQ(std::vector<std::string>(log.begin(), log.begin() + static_cast<long>(want.size())), want);

@@ -55,8 +55,9 @@ TEST(StatusFromResponseTest, RetryAfterFromHeaderOrDetails) {
 
 TEST(StatusFromResponseTest, CausesExplainTheError) {
   Status s = StatusFromResponse(
-      Resp(429, R"({"reason":"TooManyRequests","message":"Cannot evict pod.","details":{"causes":[)"
-                R"({"reason":"DisruptionBudget","message":"The disruption budget pdb needs 1 healthy pods"}]}})"),
+      Resp(429,
+           R"({"reason":"TooManyRequests","message":"Cannot evict pod.","details":{"causes":[)"
+           R"({"reason":"DisruptionBudget","message":"The disruption budget pdb needs 1 healthy pods"}]}})"),
       "evict pods/p");
   EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(s.message(), "evict pods/p: Cannot evict pod. (The disruption budget pdb needs 1 healthy pods)");

@@ -11,8 +11,8 @@ namespace kubeos::kube {
 std::string EventAggregationKey(const nlohmann::json& ref, std::string_view type, std::string_view reason,
                                 std::string_view message, std::string_view component) {
   auto s = [&](const char* k) { return ref.value(k, std::string()); };
-  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", s("uid"), s("apiVersion"), s("kind"),
-                     s("namespace"), s("name"), type, reason, message, component);
+  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", s("uid"), s("apiVersion"),
+                     s("kind"), s("namespace"), s("name"), type, reason, message, component);
 }
 
 nlohmann::json ObjectReference(const nlohmann::json& object) {
@@ -32,14 +32,15 @@ EventRecorder::EventRecorder(Client& client, std::string component, std::string 
 
 StatusOr<nlohmann::json> EventRecorder::Record(const nlohmann::json& involved_object, std::string_view type,
                                                std::string_view reason, std::string_view message) {
-  nlohmann::json ref = involved_object.contains("metadata") ? ObjectReference(involved_object) : involved_object;
+  nlohmann::json ref =
+      involved_object.contains("metadata") ? ObjectReference(involved_object) : involved_object;
   std::string ns = ref.value("namespace", std::string());
   if (ns.empty()) ns = "default";  // events about cluster-scoped objects live in "default", as in client-go
   const std::string key = EventAggregationKey(ref, type, reason, message, component_);
   const auto now_steady = std::chrono::steady_clock::now();
   const auto now_wall = std::chrono::system_clock::now();
-  const std::string stamp = fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
-                                        fmt::gmtime(std::chrono::system_clock::to_time_t(now_wall)));
+  const std::string stamp =
+      fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(now_wall)));
 
   std::unique_lock<std::mutex> lock(mu_);
   auto it = cache_.find(key);
@@ -70,9 +71,9 @@ StatusOr<nlohmann::json> EventRecorder::Record(const nlohmann::json& involved_ob
   }
   lock.unlock();
 
-  std::string name = fmt::format(
-      "{}.{:x}", ref.value("name", std::string("unknown")),
-      std::chrono::duration_cast<std::chrono::nanoseconds>(now_wall.time_since_epoch()).count());
+  std::string name =
+      fmt::format("{}.{:x}", ref.value("name", std::string("unknown")),
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(now_wall.time_since_epoch()).count());
   nlohmann::json event = {{"apiVersion", "v1"},
                           {"kind", "Event"},
                           {"metadata", {{"name", name}, {"namespace", ns}}},

@@ -1,5 +1,5 @@
-// A Kubernetes Events recorder (core/v1 Event) that aggregates repeats as client-go's EventCorrelator does for
-// identical events: the same involved object, type, reason, message and source within kAggregationWindow
+// A Kubernetes Events recorder (core/v1 Event) that aggregates repeats as client-go's EventCorrelator does
+// for identical events: the same involved object, type, reason, message and source within kAggregationWindow
 // increase `count` and `lastTimestamp` of the existing Event (a merge patch) instead of creating a new one.
 // Event names follow client-go: "<object name>.<unix nanos in hex>".
 //
@@ -22,7 +22,8 @@ namespace kubeos::kube {
 
 // The cache key for aggregation: involved object (uid, kind, namespace, name), type, reason, message, source.
 std::string EventAggregationKey(const nlohmann::json& involved_object, std::string_view type,
-                                std::string_view reason, std::string_view message, std::string_view component);
+                                std::string_view reason, std::string_view message,
+                                std::string_view component);
 
 // An ObjectReference for an object (apiVersion, kind, namespace, name, uid, resourceVersion).
 nlohmann::json ObjectReference(const nlohmann::json& object);

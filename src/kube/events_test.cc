@@ -8,12 +8,14 @@ namespace {
 using nlohmann::json;
 
 TEST(ObjectReferenceTest, TakesIdentityFields) {
-  json node = {{"apiVersion", "v1"},
-               {"kind", "Node"},
-               {"metadata", {{"name", "n1"}, {"uid", "u"}, {"resourceVersion", "5"}, {"labels", {{"a", "b"}}}}},
-               {"spec", json::object()}};
-  EXPECT_EQ(ObjectReference(node),
-            (json{{"apiVersion", "v1"}, {"kind", "Node"}, {"name", "n1"}, {"uid", "u"}, {"resourceVersion", "5"}}));
+  json node = {
+      {"apiVersion", "v1"},
+      {"kind", "Node"},
+      {"metadata", {{"name", "n1"}, {"uid", "u"}, {"resourceVersion", "5"}, {"labels", {{"a", "b"}}}}},
+      {"spec", json::object()}};
+  EXPECT_EQ(
+      ObjectReference(node),
+      (json{{"apiVersion", "v1"}, {"kind", "Node"}, {"name", "n1"}, {"uid", "u"}, {"resourceVersion", "5"}}));
 }
 
 TEST(EventAggregationKeyTest, SameEventSameKeyAnyDifferenceDiffers) {

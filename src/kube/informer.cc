@@ -40,8 +40,8 @@ std::chrono::nanoseconds BackoffManager::Next(double random01) {
   }
   last_ = now;
   // Full jitter (factor 1.0): somewhere in [d, 2d).
-  return current_ + std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(current_.count()) *
-                                                                   random01));
+  return current_ +
+         std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(current_.count()) * random01));
 }
 
 void Reflector::Run(const std::stop_token& stop) {
@@ -55,12 +55,14 @@ void Reflector::Run(const std::stop_token& stop) {
       ListOptions lo{.label_selector = options_.label_selector,
                      .field_selector = options_.field_selector,
                      .resource_version = rv_unavailable ? "" : (last.empty() ? "0" : last),
-                     .limit = options_.page_size};
+                     .limit = options_.page_size,
+                     .stop = stop};
       auto list = client_.ListAll(options_.resource, options_.ns, lo);
       if (stop.stop_requested()) break;
       if (!list.ok()) {
         if (list.status().code() == StatusCode::kGone) rv_unavailable = true;
-        log::Warn("reflector: list failed, backing off", {{"resource", what}, {"error", list.status().ToString()}});
+        log::Warn("reflector: list failed, backing off",
+                  {{"resource", what}, {"error", list.status().ToString()}});
         SleepFor(backoff.Next(Random01()), stop);
         continue;
       }

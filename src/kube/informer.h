@@ -7,9 +7,9 @@
 // and re-watches from the last RV; a 410 Gone (HTTP or ERROR event) forces a relist that replaces the cache.
 //
 // Informer<T>: a Reflector feeding a Store<T> of shared_ptr<const T> plus add/update/delete handlers. On a
-// relist, objects that vanished are deleted with a tombstone (final_state_unknown = true: the last known state,
-// as client-go's DeletedFinalStateUnknown), survivors get OnUpdate(old, new), newcomers OnAdd. HasSynced()
-// turns true after the first list is in the store. managedFields are dropped before caching.
+// relist, objects that vanished are deleted with a tombstone (final_state_unknown = true: the last known
+// state, as client-go's DeletedFinalStateUnknown), survivors get OnUpdate(old, new), newcomers OnAdd.
+// HasSynced() turns true after the first list is in the store. managedFields are dropped before caching.
 //
 // Threads: the constructor starts nothing; Start() runs the reflector on one std::jthread; Stop() (or the
 // destructor) requests stop, which also aborts a blocked watch within about a second, and joins. Handlers run
@@ -136,7 +136,7 @@ class Informer : public ReflectorSink {
 
   void Start() {
     if (thread_.joinable()) return;
-    thread_ = std::jthread([this](std::stop_token st) { reflector_.Run(st); });
+    thread_ = std::jthread([this](const std::stop_token& st) { reflector_.Run(st); });
   }
   void Stop() {
     if (!thread_.joinable()) return;
@@ -230,8 +230,9 @@ class Informer : public ReflectorSink {
 class JsonInformer : public Informer<nlohmann::json> {
  public:
   JsonInformer(Client& client, ReflectorOptions options)
-      : Informer<nlohmann::json>(client, std::move(options),
-                                 [](nlohmann::json&& j) -> StatusOr<nlohmann::json> { return std::move(j); }) {}
+      : Informer<nlohmann::json>(
+            client, std::move(options),
+            [](nlohmann::json&& j) -> StatusOr<nlohmann::json> { return std::move(j); }) {}
 };
 
 }  // namespace kubeos::kube

@@ -27,9 +27,11 @@ Status ValidateLeaderElectionConfig(const LeaderElectionConfig& c) {
   if (c.identity.empty()) return InvalidArgumentError("leader election: identity is required");
   if (c.lease_duration <= c.renew_deadline)
     return InvalidArgumentError("leader election: leaseDuration must be greater than renewDeadline");
-  if (static_cast<double>(c.renew_deadline.count()) <= kJitterFactor * static_cast<double>(c.retry_period.count()))
+  if (static_cast<double>(c.renew_deadline.count()) <=
+      kJitterFactor * static_cast<double>(c.retry_period.count()))
     return InvalidArgumentError("leader election: renewDeadline must be greater than 1.2 * retryPeriod");
-  if (c.retry_period.count() <= 0) return InvalidArgumentError("leader election: retryPeriod must be positive");
+  if (c.retry_period.count() <= 0)
+    return InvalidArgumentError("leader election: retryPeriod must be positive");
   return Status::Ok();
 }
 
@@ -98,13 +100,14 @@ bool LeaderElector::TryAcquireOrRenew(const std::stop_token& stop) {
   if (stop.stop_requested()) return false;
   if (!got.ok()) {
     if (got.status().code() != StatusCode::kNotFound) {
-      log::Warn("leader election: cannot read lease", {{"lease", config_.lease_name},
-                                                       {"error", got.status().ToString()}});
+      log::Warn("leader election: cannot read lease",
+                {{"lease", config_.lease_name}, {"error", got.status().ToString()}});
       return false;
     }
-    nlohmann::json lease = {{"apiVersion", "coordination.k8s.io/v1"},
-                            {"kind", "Lease"},
-                            {"metadata", {{"name", config_.lease_name}, {"namespace", config_.lease_namespace}}}};
+    nlohmann::json lease = {
+        {"apiVersion", "coordination.k8s.io/v1"},
+        {"kind", "Lease"},
+        {"metadata", {{"name", config_.lease_name}, {"namespace", config_.lease_namespace}}}};
     desired.ToLease(lease);
     auto created = client_.Create(leases, config_.lease_namespace, lease);
     if (!created.ok()) return false;
@@ -150,11 +153,12 @@ void LeaderElector::Release() {
     lease = observed_lease_;
   }
   const auto now = FormatMicroTime(std::chrono::system_clock::now());
-  LeaderElectionRecord released{.holder_identity = "",
-                                .lease_duration_seconds = 1,
-                                .acquire_time = now,
-                                .renew_time = now,
-                                .lease_transitions = LeaderElectionRecord::FromLease(lease).lease_transitions};
+  LeaderElectionRecord released{
+      .holder_identity = "",
+      .lease_duration_seconds = 1,
+      .acquire_time = now,
+      .renew_time = now,
+      .lease_transitions = LeaderElectionRecord::FromLease(lease).lease_transitions};
   Status s = RetryOnConflict(kDefaultRetry, [&]() -> Status {
     nlohmann::json l = lease;
     released.ToLease(l);
@@ -168,7 +172,8 @@ void LeaderElector::Release() {
     }
     return r.status();
   });
-  if (!s.ok()) log::Warn("leader election: release failed", {{"lease", config_.lease_name}, {"error", s.ToString()}});
+  if (!s.ok())
+    log::Warn("leader election: release failed", {{"lease", config_.lease_name}, {"error", s.ToString()}});
   std::lock_guard<std::mutex> lock(mu_);
   observed_record_ = released;
 }
@@ -193,7 +198,8 @@ Status LeaderElector::Run(const std::stop_token& stop) {
     SleepFor(std::chrono::duration_cast<std::chrono::nanoseconds>(jittered), stop);
   }
   leader_ = true;
-  log::Info("leader election: became leader", {{"lease", config_.lease_name}, {"identity", config_.identity}});
+  log::Info("leader election: became leader",
+            {{"lease", config_.lease_name}, {"identity", config_.identity}});
   std::jthread work;
   if (callbacks_.on_started_leading) work = std::jthread(callbacks_.on_started_leading);
 
@@ -221,7 +227,8 @@ Status LeaderElector::Run(const std::stop_token& stop) {
     work.join();
   }
   if (result.ok() && config_.release_on_cancel) Release();
-  log::Info("leader election: stopped leading", {{"lease", config_.lease_name}, {"identity", config_.identity}});
+  log::Info("leader election: stopped leading",
+            {{"lease", config_.lease_name}, {"identity", config_.identity}});
   if (callbacks_.on_stopped_leading) callbacks_.on_stopped_leading();
   return result;
 }

@@ -71,8 +71,8 @@ class LeaderElector {
   LeaderElector(Client& client, LeaderElectionConfig config, Callbacks callbacks,
                 const Clock& clock = RealClock::Instance());
 
-  // Acquires, leads until the lease is lost or `stop`, then releases (if configured). Blocks. Returns OK after
-  // a requested stop, kUnavailable ("leader election lost") when renewing failed for RenewDeadline: the
+  // Acquires, leads until the lease is lost or `stop`, then releases (if configured). Blocks. Returns OK
+  // after a requested stop, kUnavailable ("leader election lost") when renewing failed for RenewDeadline: the
   // caller should then exit, as controller-runtime managers do.
   Status Run(const std::stop_token& stop);
 
@@ -91,10 +91,10 @@ class LeaderElector {
   const Clock& clock_;
   std::atomic<bool> leader_{false};
   mutable std::mutex mu_;
-  nlohmann::json observed_lease_;          // guarded by mu_ (last lease object seen or written)
-  LeaderElectionRecord observed_record_;   // guarded by mu_
-  Clock::TimePoint observed_time_{};       // guarded by mu_
-  std::string reported_leader_;            // on_new_leader's last value; Run's thread only
+  nlohmann::json observed_lease_;         // guarded by mu_ (last lease object seen or written)
+  LeaderElectionRecord observed_record_;  // guarded by mu_
+  Clock::TimePoint observed_time_{};      // guarded by mu_
+  std::string reported_leader_;           // on_new_leader's last value; Run's thread only
 };
 
 }  // namespace kubeos::kube

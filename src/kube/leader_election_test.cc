@@ -9,7 +9,8 @@ using std::chrono::seconds;
 
 TEST(CanAcquireTest, UsesObservedTimeNotServerTime) {
   const Clock::TimePoint t0{std::chrono::hours(1)};
-  LeaderElectionRecord other{.holder_identity = "b", .lease_duration_seconds = 15,
+  LeaderElectionRecord other{.holder_identity = "b",
+                             .lease_duration_seconds = 15,
                              .renew_time = "1970-01-01T00:00:00.000000Z"};  // ancient server time: ignored
   struct Case {
     LeaderElectionRecord rec;
@@ -20,7 +21,7 @@ TEST(CanAcquireTest, UsesObservedTimeNotServerTime) {
       {other, t0, false},
       {other, t0 + seconds(14), false},
       {other, t0 + seconds(15), true},
-      {{.holder_identity = "", .lease_duration_seconds = 15}, t0, true},  // released
+      {{.holder_identity = "", .lease_duration_seconds = 15}, t0, true},   // released
       {{.holder_identity = "a", .lease_duration_seconds = 15}, t0, true},  // ours
   };
   for (const auto& c : cases) EXPECT_EQ(CanAcquire(c.rec, t0, c.now, "a"), c.want) << c.rec.holder_identity;

@@ -1,8 +1,8 @@
 // Rate limiters with client-go's semantics.
 //
 // TokenBucket: `qps` tokens per second, at most `burst` stored; starts full (client-go's
-// flowcontrol.NewTokenBucketRateLimiter). Reserve() takes a token and says how long the caller must wait for it
-// (tokens may go negative, so waiters queue fairly). Wait() sleeps that long, waking early on stop.
+// flowcontrol.NewTokenBucketRateLimiter). Reserve() takes a token and says how long the caller must wait for
+// it (tokens may go negative, so waiters queue fairly). Wait() sleeps that long, waking early on stop.
 // ItemExponentialBackoff: per-item base * 2^failures, capped (workqueue.ItemExponentialFailureRateLimiter).
 // Thread-safety: both are internally synchronised.
 #pragma once
@@ -33,14 +33,15 @@ class TokenBucket {
   const double burst_;
   const Clock& clock_;
   std::mutex mu_;
-  double tokens_;             // guarded by mu_
-  Clock::TimePoint last_;     // guarded by mu_
+  double tokens_;          // guarded by mu_
+  Clock::TimePoint last_;  // guarded by mu_
 };
 
 template <typename Key, typename Hash = std::hash<Key>>
 class ItemExponentialBackoff {
  public:
-  ItemExponentialBackoff(std::chrono::nanoseconds base, std::chrono::nanoseconds cap) : base_(base), cap_(cap) {}
+  ItemExponentialBackoff(std::chrono::nanoseconds base, std::chrono::nanoseconds cap)
+      : base_(base), cap_(cap) {}
 
   // The delay for this failure, counting it.
   std::chrono::nanoseconds When(const Key& k) {

@@ -17,7 +17,7 @@ std::string ObjectResourceVersion(const nlohmann::json& object) {
   return m->value("resourceVersion", std::string());
 }
 
-std::function<std::vector<std::string>(const nlohmann::json&)> FieldIndexer(std::string json_pointer) {
+std::function<std::vector<std::string>(const nlohmann::json&)> FieldIndexer(const std::string& json_pointer) {
   return [ptr = nlohmann::json::json_pointer(json_pointer)](const nlohmann::json& o) {
     std::vector<std::string> out;
     if (o.contains(ptr)) {

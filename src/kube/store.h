@@ -1,6 +1,6 @@
 // The informer cache: objects by key ("namespace/name", or "name" for cluster-scoped kinds) as
-// shared_ptr<const T>, with named indexers (e.g. pods by spec.nodeName, objects by label value). Cached objects
-// are never changed in place: readers hold snapshots; writers replace pointers.
+// shared_ptr<const T>, with named indexers (e.g. pods by spec.nodeName, objects by label value). Cached
+// objects are never changed in place: readers hold snapshots; writers replace pointers.
 //
 // Replace() installs a whole new map (and its indexes) in one swap, as a relist must (client-go
 // cache.Store.Replace). Thread-safety: all methods are internally synchronised (readers share a lock).
@@ -8,8 +8,8 @@
 
 #include <functional>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <shared_mutex>
@@ -25,7 +25,7 @@ std::string ObjectKey(const nlohmann::json& object);
 std::string ObjectResourceVersion(const nlohmann::json& object);
 
 // Indexer helpers for JSON objects: the value at a JSON pointer ("/spec/nodeName"), or of one label.
-std::function<std::vector<std::string>(const nlohmann::json&)> FieldIndexer(std::string json_pointer);
+std::function<std::vector<std::string>(const nlohmann::json&)> FieldIndexer(const std::string& json_pointer);
 std::function<std::vector<std::string>(const nlohmann::json&)> LabelIndexer(std::string label);
 
 template <typename T>

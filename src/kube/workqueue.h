@@ -147,12 +147,12 @@ class WorkQueue {
   TokenBucket bucket_;
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
-  std::deque<Key> queue_;                      // guarded by mu_
-  std::unordered_set<Key, Hash> dirty_;        // guarded by mu_
-  std::unordered_set<Key, Hash> processing_;  // guarded by mu_
+  std::deque<Key> queue_;                                                       // guarded by mu_
+  std::unordered_set<Key, Hash> dirty_;                                         // guarded by mu_
+  std::unordered_set<Key, Hash> processing_;                                    // guarded by mu_
   std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> delayed_;  // guarded by mu_
-  uint64_t seq_ = 0;                                                             // guarded by mu_
-  bool shutting_down_ = false;                                                   // guarded by mu_
+  uint64_t seq_ = 0;                                                            // guarded by mu_
+  bool shutting_down_ = false;                                                  // guarded by mu_
 };
 
 }  // namespace kubeos::kube

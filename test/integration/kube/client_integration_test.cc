@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "api/os.h"
-#include "common/process.h"
 #include "common/file.h"
+#include "common/process.h"
 #include "harness/cluster_gtest.h"
 #include "kube/client.h"
 #include "kube/events.h"
@@ -56,7 +56,8 @@ std::string MakeNamespace(Client& c) {
   return ns;
 }
 
-json ConfigMap(const std::string& name, const json& labels = json::object(), const json& data = json::object()) {
+json ConfigMap(const std::string& name, const json& labels = json::object(),
+               const json& data = json::object()) {
   return {{"apiVersion", "v1"},
           {"kind", "ConfigMap"},
           {"metadata", {{"name", name}, {"labels", labels}}},
@@ -69,10 +70,11 @@ TEST(ClientTest, PaginatedListReturnsEveryItemAcrossPages) {
   for (int i = 0; i < 7; ++i) {
     ASSERT_TRUE(c.Create(kConfigMaps, ns, ConfigMap("cm-" + std::to_string(i), {{"page", "yes"}})).ok());
   }
-  auto page = c.List(kConfigMaps, ns, kube::ListOptions{.label_selector = "page=yes", .limit = 3});
+  auto page = c.ListPage(kConfigMaps, ns, kube::ListOptions{.label_selector = "page=yes", .limit = 3});
   ASSERT_TRUE(page.ok()) << page.status().ToString();
   EXPECT_EQ((*page)["items"].size(), 3U);
-  EXPECT_FALSE(page->value("/metadata/continue"_json_pointer, std::string()).empty()) << "server did not paginate";
+  EXPECT_FALSE(page->value("/metadata/continue"_json_pointer, std::string()).empty())
+      << "server did not paginate";
 
   auto all = c.ListAll(kConfigMaps, ns, {.label_selector = "page=yes", .limit = 3});
   ASSERT_TRUE(all.ok()) << all.status().ToString();
@@ -88,7 +90,8 @@ TEST(ClientTest, PatchesApplyAndDeletePreconditions) {
   ASSERT_TRUE(created.ok()) << created.status().ToString();
 
   // Merge patch: null deletes a key.
-  auto merged = c.Patch(kConfigMaps, ns, "p", kube::PatchType::kMerge, {{"data", {{"a", nullptr}, {"c", "3"}}}});
+  auto merged =
+      c.Patch(kConfigMaps, ns, "p", kube::PatchType::kMerge, {{"data", {{"a", nullptr}, {"c", "3"}}}});
   ASSERT_TRUE(merged.ok()) << merged.status().ToString();
   EXPECT_EQ((*merged)["data"], (json{{"b", "2"}, {"c", "3"}}));
 
@@ -104,7 +107,8 @@ TEST(ClientTest, PatchesApplyAndDeletePreconditions) {
   EXPECT_EQ((*ok)["data"]["b"], "x");
 
   // Server-side apply: two managers; a conflicting field is kConflict unless forced.
-  json applied = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "p"}}}, {"data", {{"d", "4"}}}};
+  json applied = {
+      {"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "p"}}}, {"data", {{"d", "4"}}}};
   auto a1 = c.Apply(kConfigMaps, ns, applied, "manager-one");
   ASSERT_TRUE(a1.ok()) << a1.status().ToString();
   EXPECT_EQ((*a1)["data"]["d"], "4");
@@ -124,10 +128,10 @@ TEST(ClientTest, PatchesApplyAndDeletePreconditions) {
             StatusCode::kConflict);
   EXPECT_EQ(c.Delete(kConfigMaps, ns, "p", kube::DeleteOptions{.precondition_resource_version = "1"}).code(),
             StatusCode::kConflict);
-  Status del = c.Delete(kConfigMaps, ns, "p",
-                        kube::DeleteOptions{.precondition_uid = uid,
-                                            .precondition_resource_version = rv,
-                                            .propagation_policy = "Background"});
+  Status del = c.Delete(
+      kConfigMaps, ns, "p",
+      kube::DeleteOptions{
+          .precondition_uid = uid, .precondition_resource_version = rv, .propagation_policy = "Background"});
   EXPECT_TRUE(del.ok()) << del.ToString();
   EXPECT_EQ(c.Get(kConfigMaps, ns, "p").status().code(), StatusCode::kNotFound);
 }
@@ -139,7 +143,8 @@ TEST(ClientTest, StaleUpdateConflictsAndRetryOnConflictConverges) {
   ASSERT_TRUE(c.Create(kConfigMaps, ns, ConfigMap("counter", {}, {{"n", "0"}})).ok());
   auto stale = c.Get(kConfigMaps, ns, "counter");
   ASSERT_TRUE(stale.ok());
-  ASSERT_TRUE(rival.Patch(kConfigMaps, ns, "counter", kube::PatchType::kMerge, {{"data", {{"rival", "1"}}}}).ok());
+  ASSERT_TRUE(
+      rival.Patch(kConfigMaps, ns, "counter", kube::PatchType::kMerge, {{"data", {{"rival", "1"}}}}).ok());
   json edit = *stale;
   edit["data"]["n"] = "1";
   auto lost = c.Update(kConfigMaps, ns, edit);
@@ -195,12 +200,11 @@ Status InstallOsInstanceCrd(Client& c) {
                   {"singular", "osinstance"},
                   {"kind", "OSInstance"},
                   {"listKind", "OSInstanceList"}}},
-                {"versions",
-                 json::array({{{"name", "v1alpha1"},
-                               {"served", true},
-                               {"storage", true},
-                               {"subresources", {{"status", json::object()}}},
-                               {"schema", {{"openAPIV3Schema", schema}}}}})}}}};
+                {"versions", json::array({{{"name", "v1alpha1"},
+                                           {"served", true},
+                                           {"storage", true},
+                                           {"subresources", {{"status", json::object()}}},
+                                           {"schema", {{"openAPIV3Schema", schema}}}}})}}}};
   auto r = c.Create(crds, "", crd);
   if (!r.ok() && r.status().code() != StatusCode::kAlreadyExists) return r.status();
   bool served = Eventually([&] { return c.List(api::OsInstanceResource(), "default").ok(); }, seconds(30));
@@ -266,8 +270,9 @@ json KwokNode(const std::string& name) {
   return {{"apiVersion", "v1"},
           {"kind", "Node"},
           {"metadata", {{"name", name}, {"labels", {{"type", "kwok"}}}}},
-          {"spec", {{"taints", json::array({{{"key", "kwok.x-k8s.io/node"}, {"value", "fake"},
-                                             {"effect", "NoSchedule"}}})}}}};
+          {"spec",
+           {{"taints",
+             json::array({{{"key", "kwok.x-k8s.io/node"}, {"value", "fake"}, {"effect", "NoSchedule"}}})}}}};
 }
 
 json BoundPod(const std::string& name, const std::string& node, const std::string& app) {
@@ -296,12 +301,13 @@ TEST(ClientTest, EvictionBlockedByPdbIsResourceExhaustedWithRetryAfter) {
   EXPECT_EQ(pods.store().ByIndex("node", node).size(), 2U);
 
   const Resource pdbs{"policy", "v1", "poddisruptionbudgets", true};
-  ASSERT_TRUE(c.Create(pdbs, ns,
-                       {{"apiVersion", "policy/v1"},
-                        {"kind", "PodDisruptionBudget"},
-                        {"metadata", {{"name", "guard"}}},
-                        {"spec", {{"minAvailable", 1}, {"selector", {{"matchLabels", {{"app", "guarded"}}}}}}}})
-                  .ok());
+  ASSERT_TRUE(
+      c.Create(pdbs, ns,
+               {{"apiVersion", "policy/v1"},
+                {"kind", "PodDisruptionBudget"},
+                {"metadata", {{"name", "guard"}}},
+                {"spec", {{"minAvailable", 1}, {"selector", {{"matchLabels", {{"app", "guarded"}}}}}}}})
+          .ok());
   // kwok makes the pod Running and Ready; KCM's disruption controller then publishes the PDB status.
   ASSERT_TRUE(Eventually(
       [&] {
@@ -314,8 +320,8 @@ TEST(ClientTest, EvictionBlockedByPdbIsResourceExhaustedWithRetryAfter) {
       seconds(60)))
       << "the disruption controller did not observe the PDB";
 
-  // disruptionsAllowed == 0: 429 without a Retry-After (kube-apiserver 1.36 sets retryAfterSeconds 0 here; the
-  // caller chooses its own delay, kubectl drain uses 5 s). Not retried by the client: POST.
+  // disruptionsAllowed == 0: 429 without a Retry-After (kube-apiserver 1.36 sets retryAfterSeconds 0 here;
+  // the caller chooses its own delay, kubectl drain uses 5 s). Not retried by the client: POST.
   auto start = std::chrono::steady_clock::now();
   Status blocked = c.Evict(ns, "guarded");
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(5)) << "an eviction's 429 must not be retried";
@@ -356,7 +362,7 @@ TEST(EventRecorderTest, RepeatsAreAggregatedIntoOneEvent) {
     ASSERT_TRUE(e.ok()) << e.status().ToString();
   }
   ASSERT_TRUE(rec.Record(*cm, "Warning", "DrainFailed", "pod p1 blocked").ok());
-  auto events = c.List(Resource::Events(), ns, kube::ListOptions{});
+  auto events = c.ListPage(Resource::Events(), ns, kube::ListOptions{});
   ASSERT_TRUE(events.ok()) << events.status().ToString();
   std::map<std::string, int> counts;
   for (const auto& e : (*events)["items"]) counts[e["reason"].get<std::string>()] += e["count"].get<int>();
@@ -378,11 +384,12 @@ struct Candidate {
   static Candidate Start(const std::string& identity, const std::filesystem::path& dir, const std::string& ns,
                          double lease_s, double renew_s, double retry_s) {
     Candidate cand{identity, dir / (identity + ".log"), Process::Adopt(-1, true)};
-    auto p = Process::Spawn({.argv = {KUBE_LEADER_DEMO, "--kubeconfig", TestCluster().admin_kubeconfig().string(),
-                                      "--namespace", ns, "--lease", "demo-lease", "--identity", identity,
-                                      "--lease-duration", std::to_string(lease_s), "--renew-deadline",
-                                      std::to_string(renew_s), "--retry-period", std::to_string(retry_s)},
-                             .output_file = cand.out});
+    auto p =
+        Process::Spawn({.argv = {KUBE_LEADER_DEMO, "--kubeconfig", TestCluster().admin_kubeconfig().string(),
+                                 "--namespace", ns, "--lease", "demo-lease", "--identity", identity,
+                                 "--lease-duration", std::to_string(lease_s), "--renew-deadline",
+                                 std::to_string(renew_s), "--retry-period", std::to_string(retry_s)},
+                        .output_file = cand.out});
     EXPECT_TRUE(p.ok()) << p.status().ToString();
     if (p.ok()) cand.proc = std::move(*p);
     return cand;
@@ -451,10 +458,10 @@ std::string Base64(std::string_view s) {
 
 StatusOr<json> Etcd(const std::string& method_path, const json& body) {
   kube::HttpTransport etcd(kube::RestConfig{.server = TestCluster().etcd_url()});
-  KUBEOS_ASSIGN_OR_RETURN(auto resp, etcd.Do({.method = "POST",
-                                               .path = method_path,
-                                               .body = body.dump(),
-                                               .content_type = "application/json"}));
+  KUBEOS_ASSIGN_OR_RETURN(
+      auto resp,
+      etcd.Do(
+          {.method = "POST", .path = method_path, .body = body.dump(), .content_type = "application/json"}));
   if (resp.status != 200) return UnavailableError("etcd " + method_path + ": " + resp.body);
   return json::parse(resp.body);
 }
@@ -462,19 +469,22 @@ StatusOr<json> Etcd(const std::string& method_path, const json& body) {
 TEST(InformerTest, SurvivesApiserverRestartAndRelistsAfterGone) {
   Client c(FastConfig());
   std::string ns = MakeNamespace(c);
-  for (const char* n : {"keep", "vanish"}) ASSERT_TRUE(c.Create(kConfigMaps, ns, ConfigMap(n, {{"inf", "yes"}})).ok());
+  for (const char* n : {"keep", "vanish"})
+    ASSERT_TRUE(c.Create(kConfigMaps, ns, ConfigMap(n, {{"inf", "yes"}})).ok());
 
   kube::JsonInformer inf(c, {.resource = kConfigMaps, .ns = ns, .label_selector = "inf=yes"});
   std::mutex mu;
   std::vector<std::string> tombstones, adds;
-  inf.AddHandlers({.on_add = [&](const auto& o) {
-                     std::lock_guard<std::mutex> l(mu);
-                     adds.push_back(kube::ObjectKey(*o));
-                   },
-                   .on_delete = [&](const auto& d) {
-                     std::lock_guard<std::mutex> l(mu);
-                     if (d.final_state_unknown) tombstones.push_back(d.key);
-                   }});
+  inf.AddHandlers({.on_add =
+                       [&](const auto& o) {
+                         std::lock_guard<std::mutex> l(mu);
+                         adds.push_back(kube::ObjectKey(*o));
+                       },
+                   .on_delete =
+                       [&](const auto& d) {
+                         std::lock_guard<std::mutex> l(mu);
+                         if (d.final_state_unknown) tombstones.push_back(d.key);
+                       }});
   inf.Start();
   ASSERT_TRUE(inf.WaitForSync(milliseconds(20000)));
   // The first list reads resourceVersion "0" (the watch cache, possibly a little behind); the watch then
