@@ -10,6 +10,7 @@ struct ParsedStatus {
   std::string reason;
   std::string message;
   int retry_after_seconds = 0;
+  std::string causes;  // the details.causes messages, joined
 };
 
 ParsedStatus Parse(std::string_view body) {
@@ -21,6 +22,15 @@ ParsedStatus Parse(std::string_view body) {
   if (auto d = j.find("details"); d != j.end() && d->is_object()) {
     if (auto r = d->find("retryAfterSeconds"); r != d->end() && r->is_number_integer()) {
       p.retry_after_seconds = r->get<int>();
+    }
+    // Causes say why (e.g. which PodDisruptionBudget blocks an eviction, or which fields conflict).
+    if (auto c = d->find("causes"); c != d->end() && c->is_array()) {
+      for (const auto& cause : *c) {
+        if (!cause.is_object()) continue;
+        std::string m = cause.value("message", std::string());
+        if (m.empty() || p.message.find(m) != std::string::npos) continue;
+        p.causes += p.causes.empty() ? m : "; " + m;
+      }
     }
   }
   return p;
@@ -39,6 +49,7 @@ Status StatusFromResponse(const HttpResponse& response, std::string_view what) {
     message = "HTTP " + std::to_string(code);
     if (!response.body.empty() && response.body.size() < 256) message += ": " + response.body;
   }
+  if (!p.causes.empty()) message += " (" + p.causes + ")";
   message = std::string(what) + ": " + message;
 
   StatusCode sc = StatusCode::kUnknown;

@@ -53,6 +53,17 @@ TEST(StatusFromResponseTest, RetryAfterFromHeaderOrDetails) {
   EXPECT_EQ(*d.retry_after(), std::chrono::seconds(3));
 }
 
+TEST(StatusFromResponseTest, CausesExplainTheError) {
+  Status s = StatusFromResponse(
+      Resp(429,
+           R"({"reason":"TooManyRequests","message":"Cannot evict pod.","details":{"causes":[)"
+           R"({"reason":"DisruptionBudget","message":"The disruption budget pdb needs 1 healthy pods"}]}})"),
+      "evict pods/p");
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.message(), "evict pods/p: Cannot evict pod. (The disruption budget pdb needs 1 healthy pods)");
+  EXPECT_FALSE(s.retry_after().has_value());
+}
+
 TEST(StatusFromResponseTest, NonJsonBodyIsKeptShort) {
   Status s = StatusFromResponse(Resp(502, "bad gateway"), "list nodes");
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);

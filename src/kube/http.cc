@@ -31,8 +31,20 @@ struct TransferState {
   CURL* curl;
   HttpResponse* response;
   const std::function<bool(std::string_view)>* on_data;
+  const std::stop_token* stop;
   bool aborted = false;
 };
+
+// curl calls this about once a second even when no bytes flow, so a silent watch still notices a stop.
+int OnProgress(void* user, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/, curl_off_t /*ultotal*/,
+               curl_off_t /*ulnow*/) {
+  auto* st = static_cast<TransferState*>(user);
+  if (st->stop->stop_requested()) {
+    st->aborted = true;
+    return 1;
+  }
+  return 0;
+}
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* st = static_cast<TransferState*>(user);
@@ -140,7 +152,7 @@ StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request,
   curl_easy_reset(c);
 
   HttpResponse response;
-  TransferState state{c, &response, on_data};
+  TransferState state{c, &response, on_data, &request.stop};
   std::string url = config_.server + request.path;
   char errbuf[CURL_ERROR_SIZE] = {0};
 
@@ -167,6 +179,11 @@ StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request,
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &state);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &state);
+  if (request.stop.stop_possible()) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &state);
+  }
 
   if (request.method == "GET") {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);

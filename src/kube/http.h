@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,8 @@ struct HttpRequest {
   std::string accept = "application/json";
   // Whole-request timeout; zero means none (watches rely on the server's timeoutSeconds).
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  // When stop is requested the transfer is aborted (within about a second) and the call returns kCancelled.
+  std::stop_token stop;
 };
 
 struct HttpResponse {
