@@ -178,6 +178,7 @@ StatusOr<EditResult> EditContainerdToml(std::string_view text, const std::vector
   for (const ConfigEntry& e : entries) {
     KUBEOS_RETURN_IF_ERROR(CheckLineSafe(e.key, "key", e.key));
     if (e.key.empty()) return InvalidArgumentError("empty key; name a containerd configuration field");
+    KUBEOS_RETURN_IF_ERROR(CheckUtf8Entry(e));
   }
   toml::table root;
   try {

@@ -146,6 +146,7 @@ TEST(EditContainerdToml, BadInput) {
       {"empty key", "", {E("", 1)}},
       {"NUL in value", "", {E("a", std::string("x\0", 2))}},
       {"duplicate key", "", {E("a", 1), E("a", 2)}},
+      {"invalid UTF-8 value", "", {E("a", "\xed\xa0\x80")}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

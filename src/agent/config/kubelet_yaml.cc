@@ -218,9 +218,7 @@ StatusOr<EditResult> EditKubeletYaml(std::string_view text, const std::vector<Co
   for (const ConfigEntry& e : entries) {
     KUBEOS_RETURN_IF_ERROR(CheckLineSafe(e.key, "key", e.key));
     if (e.key.empty()) return InvalidArgumentError("empty key; name a kubelet configuration field");
-    if (e.value.is_string() && e.value.get_ref<const std::string&>().find('\0') != std::string::npos) {
-      return InvalidArgumentError(fmt::format("key {}: value contains NUL", Quote(e.key)));
-    }
+    KUBEOS_RETURN_IF_ERROR(CheckUtf8Entry(e));
   }
   YAML::Node root;
   try {

@@ -163,6 +163,10 @@ TEST(EditKubeletYaml, BadInput) {
       {"empty key", "", {E("", 1)}},
       {"newline in key", "", {E("a\nb", 1)}},
       {"duplicate key", "", {E("a", 1), E("a", 2)}},
+      // Found by fuzz_kubelet_yaml: the emitter replaced the bytes, so the file did not hold the value.
+      {"invalid UTF-8 value", "", {E("a", "x\xd9S")}},
+      {"invalid UTF-8 key", "", {E("a\xff", 1)}},
+      {"invalid UTF-8 in an array", "", {E("a", {"ok", "\xc0\x80"})}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <set>
 
 namespace kubeos::agent::config {
@@ -46,6 +47,76 @@ Status CheckLineSafe(std::string_view key, std::string_view what, std::string_vi
     }
   }
   return Status::Ok();
+}
+
+namespace {
+
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c == 0) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= n; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and values above U+10FFFF.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+Status CheckUtf8Value(const ConfigEntry& e, const nlohmann::json& v) {
+  if (v.is_string() && !IsValidUtf8(v.get_ref<const std::string&>())) {
+    return InvalidArgumentError(
+        fmt::format("key {}: value is not valid UTF-8 or contains NUL", Quote(e.key)));
+  }
+  if (v.is_array()) {
+    for (const auto& x : v) KUBEOS_RETURN_IF_ERROR(CheckUtf8Value(e, x));
+  }
+  if (v.is_object()) {
+    for (const auto& [k, x] : v.items()) {
+      if (!IsValidUtf8(k)) {
+        return InvalidArgumentError(
+            fmt::format("key {}: an object key in the value is not valid UTF-8", Quote(e.key)));
+      }
+      KUBEOS_RETURN_IF_ERROR(CheckUtf8Value(e, x));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status CheckUtf8Entry(const ConfigEntry& e) {
+  if (!IsValidUtf8(e.key)) {
+    return InvalidArgumentError(fmt::format("key {} is not valid UTF-8 or contains NUL", Quote(e.key)));
+  }
+  return CheckUtf8Value(e, e.value);
 }
 
 Status CheckUniqueKeys(const std::vector<ConfigEntry>& entries) {

@@ -25,6 +25,11 @@ bool IsDelete(const ConfigEntry& e);
 // `what` is "key" or "value"; the message names the key.
 Status CheckLineSafe(std::string_view key, std::string_view what, std::string_view text);
 
+// Error unless the key and every string in the value (recursively) are valid UTF-8 without NUL: YAML and
+// TOML files are UTF-8, and their writers would otherwise replace bytes, so the file would not say what was
+// asked.
+Status CheckUtf8Entry(const ConfigEntry& e);
+
 // Error when two entries share a key (the RPC carries contents as a JSON object, so a duplicate can only
 // be a mistake).
 Status CheckUniqueKeys(const std::vector<ConfigEntry>& entries);
