@@ -1,8 +1,10 @@
 #include "agent/config/kubelet_yaml.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <sstream>
 #include <string>
 
 #include "agent/config/values.h"
@@ -119,8 +121,41 @@ Status Emit(YAML::Emitter& out, const YAML::Node& n, int depth) {
       out << YAML::EndMap;
       break;
   }
-  if (!out.good()) return InternalError("emit YAML: " + out.GetLastError());
+  if (!out.good()) return InvalidArgumentError("cannot write the document as YAML: " + out.GetLastError());
   return Status::Ok();
+}
+
+// Ignores the parse events: used to count documents.
+class IgnoreEvents : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& /*mark*/) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& /*mark*/, YAML::anchor_t /*anchor*/) override {}
+  void OnAlias(const YAML::Mark& /*mark*/, YAML::anchor_t /*anchor*/) override {}
+  void OnScalar(const YAML::Mark& /*mark*/, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                const std::string& /*value*/) override {}
+  void OnSequenceStart(const YAML::Mark& /*mark*/, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                       YAML::EmitterStyle::value /*style*/) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& /*mark*/, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                  YAML::EmitterStyle::value /*style*/) override {}
+  void OnMapEnd() override {}
+};
+
+// Parses a file that must hold at most one document. Not YAML::LoadAll: yaml-cpp 0.7 returns an endless
+// series of empty documents for a stray ',' (found by fuzz_kubelet_yaml: LoadAll never returned).
+StatusOr<YAML::Node> LoadSingleDocument(std::string_view text) {
+  try {
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    IgnoreEvents ignore;
+    if (parser.HandleNextDocument(ignore) && parser.HandleNextDocument(ignore)) {
+      return InvalidArgumentError("the file holds more than one YAML document, or a stray ','");
+    }
+    return YAML::Load(std::string(text));
+  } catch (const YAML::Exception& ex) {
+    return InvalidArgumentError(fmt::format("not valid YAML: {}", ex.what()));
+  }
 }
 
 // The child of a mapping under a scalar key, or an undefined node.
@@ -220,14 +255,7 @@ StatusOr<EditResult> EditKubeletYaml(std::string_view text, const std::vector<Co
     if (e.key.empty()) return InvalidArgumentError("empty key; name a kubelet configuration field");
     KUBEOS_RETURN_IF_ERROR(CheckUtf8Entry(e));
   }
-  YAML::Node root;
-  try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.size() > 1) return InvalidArgumentError("the file holds more than one YAML document");
-    if (!docs.empty()) root.reset(docs[0]);
-  } catch (const YAML::Exception& ex) {
-    return InvalidArgumentError(fmt::format("not valid YAML: {}", ex.what()));
-  }
+  KUBEOS_ASSIGN_OR_RETURN(YAML::Node root, LoadSingleDocument(text));
   if (!root.IsDefined() || root.IsNull()) root.reset(YAML::Node(YAML::NodeType::Map));
   if (!root.IsMap()) return InvalidArgumentError("the top level of the file is not a mapping");
 

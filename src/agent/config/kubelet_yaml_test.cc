@@ -157,6 +157,9 @@ TEST(EditKubeletYaml, BadInput) {
       {"not YAML", "a: [1\n", {E("a", 1)}},
       {"top level is a list", "- a\n", {E("a", 1)}},
       {"two documents", "a: 1\n---\nb: 2\n", {E("a", 1)}},
+      // Found by fuzz_kubelet_yaml: yaml-cpp's LoadAll never returned on a stray ','.
+      {"stray comma", ",\n", {E("a", 1)}},
+      {"stray comma before a key", ",: a\n", {E("a", 1)}},
       {"path through a scalar", "port: 1\n", {E("port.x", 1)}},
       {"malformed key", "", {E("a..b", 1)}},
       {"unterminated quote", "", {E("a.\"b", 1)}},
