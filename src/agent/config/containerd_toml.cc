@@ -203,6 +203,8 @@ StatusOr<EditResult> EditContainerdToml(std::string_view text, const std::vector
                                         ~toml::format_flags::allow_literal_strings;
   os << toml::toml_formatter(root, kFlags);
   result.text = LeadingCommentBlock(text) + os.str() + "\n";
+  // Entries of one request can undo each other (a.b set to null, then a.b.c set): "changed" means the text.
+  result.changed = result.text != text;
   return result;
 }
 

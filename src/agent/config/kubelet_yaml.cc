@@ -272,6 +272,8 @@ StatusOr<EditResult> EditKubeletYaml(std::string_view text, const std::vector<Co
   out.SetNullFormat(YAML::LowerNull);
   KUBEOS_RETURN_IF_ERROR(Emit(out, root, 0));
   result.text = LeadingCommentBlock(text) + out.c_str() + "\n";
+  // Entries of one request can undo each other (a.b set to null, then a.b.c set): "changed" means the text.
+  result.changed = result.text != text;
   return result;
 }
 

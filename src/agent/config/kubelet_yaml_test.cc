@@ -144,6 +144,8 @@ TEST(EditKubeletYaml, Golden) {
        "evictionHard:\n  memory.available: 1Gi\n"},
       {"objects are accepted", "", {E("featureGates", {{"A", true}})}, "featureGates:\n  A: true\n"},
       {"single-quoted segment", "", {E("a.'b.c'", 1)}, "a:\n  b.c: 1\n"},
+      // Found by fuzz_kubelet_yaml: entries that undo each other must still leave the file stable.
+      {"parent set to null, then a child", "", {E("u.k", nullptr), E("u.k.x", "1")}, "u:\n  k:\n    x: \"1\"\n"},
   });
 }
 
