@@ -180,6 +180,7 @@ StatusOr<EditResult> EditContainerdToml(std::string_view text, const std::vector
     if (e.key.empty()) return InvalidArgumentError("empty key; name a containerd configuration field");
     KUBEOS_RETURN_IF_ERROR(CheckUtf8Entry(e));
   }
+  KUBEOS_RETURN_IF_ERROR(CheckTextFile(text));
   toml::table root;
   try {
     root = toml::parse(text);
@@ -203,6 +204,13 @@ StatusOr<EditResult> EditContainerdToml(std::string_view text, const std::vector
                                         ~toml::format_flags::allow_literal_strings;
   os << toml::toml_formatter(root, kFlags);
   result.text = LeadingCommentBlock(text) + os.str() + "\n";
+  // Never write what we cannot read back.
+  try {
+    (void)toml::parse(result.text);
+  } catch (const toml::parse_error& err) {
+    return InvalidArgumentError(
+        fmt::format("the edited document would not read back as TOML: {}", err.description()));
+  }
   // Entries of one request can undo each other (a.b set to null, then a.b.c set): "changed" means the text.
   result.changed = result.text != text;
   return result;

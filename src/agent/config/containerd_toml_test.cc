@@ -147,6 +147,7 @@ TEST(EditContainerdToml, BadInput) {
       {"NUL in value", "", {E("a", std::string("x\0", 2))}},
       {"duplicate key", "", {E("a", 1), E("a", 2)}},
       {"invalid UTF-8 value", "", {E("a", "\xed\xa0\x80")}},
+      {"control character in the file", "# \x01\n", {E("a", 1)}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

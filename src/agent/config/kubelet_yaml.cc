@@ -255,6 +255,7 @@ StatusOr<EditResult> EditKubeletYaml(std::string_view text, const std::vector<Co
     if (e.key.empty()) return InvalidArgumentError("empty key; name a kubelet configuration field");
     KUBEOS_RETURN_IF_ERROR(CheckUtf8Entry(e));
   }
+  KUBEOS_RETURN_IF_ERROR(CheckTextFile(text));
   KUBEOS_ASSIGN_OR_RETURN(YAML::Node root, LoadSingleDocument(text));
   if (!root.IsDefined() || root.IsNull()) root.reset(YAML::Node(YAML::NodeType::Map));
   if (!root.IsMap()) return InvalidArgumentError("the top level of the file is not a mapping");
@@ -272,6 +273,12 @@ StatusOr<EditResult> EditKubeletYaml(std::string_view text, const std::vector<Co
   out.SetNullFormat(YAML::LowerNull);
   KUBEOS_RETURN_IF_ERROR(Emit(out, root, 0));
   result.text = LeadingCommentBlock(text) + out.c_str() + "\n";
+  // Never write what we cannot read back: a safety net behind the input checks (fuzz_kubelet_yaml found
+  // documents yaml-cpp read leniently but wrote unreadably).
+  if (StatusOr<YAML::Node> back = LoadSingleDocument(result.text); !back.ok()) {
+    return InvalidArgumentError("the edited document would not read back as YAML: " +
+                                back.status().message());
+  }
   // Entries of one request can undo each other (a.b set to null, then a.b.c set): "changed" means the text.
   result.changed = result.text != text;
   return result;

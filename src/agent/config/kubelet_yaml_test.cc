@@ -145,7 +145,10 @@ TEST(EditKubeletYaml, Golden) {
       {"objects are accepted", "", {E("featureGates", {{"A", true}})}, "featureGates:\n  A: true\n"},
       {"single-quoted segment", "", {E("a.'b.c'", 1)}, "a:\n  b.c: 1\n"},
       // Found by fuzz_kubelet_yaml: entries that undo each other must still leave the file stable.
-      {"parent set to null, then a child", "", {E("u.k", nullptr), E("u.k.x", "1")}, "u:\n  k:\n    x: \"1\"\n"},
+      {"parent set to null, then a child",
+       "",
+       {E("u.k", nullptr), E("u.k.x", "1")},
+       "u:\n  k:\n    x: \"1\"\n"},
   });
 }
 
@@ -161,6 +164,9 @@ TEST(EditKubeletYaml, BadInput) {
       {"two documents", "a: 1\n---\nb: 2\n", {E("a", 1)}},
       // Found by fuzz_kubelet_yaml: yaml-cpp's LoadAll never returned on a stray ','.
       {"stray comma", ",\n", {E("a", 1)}},
+      // Found by fuzz_kubelet_yaml: control characters and invalid UTF-8 in the file.
+      {"control character in the file", "a: \"\x07\"\n", {E("b", 1)}},
+      {"invalid UTF-8 in the file", "a: \xf8\n", {E("b", 1)}},
       {"stray comma before a key", ",: a\n", {E("a", 1)}},
       {"path through a scalar", "port: 1\n", {E("port.x", 1)}},
       {"malformed key", "", {E("a..b", 1)}},

@@ -119,6 +119,19 @@ Status CheckUtf8Entry(const ConfigEntry& e) {
   return CheckUtf8Value(e, e.value);
 }
 
+Status CheckTextFile(std::string_view text) {
+  if (!IsValidUtf8(text))
+    return InvalidArgumentError("the file is not UTF-8 text (invalid byte sequence or NUL)");
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      return InvalidArgumentError(
+          fmt::format("the file contains control character 0x{:02x} at byte {}", c, i));
+    }
+  }
+  return Status::Ok();
+}
+
 Status CheckUniqueKeys(const std::vector<ConfigEntry>& entries) {
   std::set<std::string_view> seen;
   for (const ConfigEntry& e : entries) {

@@ -30,6 +30,10 @@ Status CheckLineSafe(std::string_view key, std::string_view what, std::string_vi
 // asked.
 Status CheckUtf8Entry(const ConfigEntry& e);
 
+// Error unless a YAML/TOML file is UTF-8 text: no NUL or other control characters than tab, LF and CR.
+// (Both formats forbid them; yaml-cpp would read them leniently and write a file it cannot read back.)
+Status CheckTextFile(std::string_view text);
+
 // Error when two entries share a key (the RPC carries contents as a JSON object, so a duplicate can only
 // be a mistake).
 Status CheckUniqueKeys(const std::vector<ConfigEntry>& entries);
