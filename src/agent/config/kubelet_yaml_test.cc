@@ -142,6 +142,8 @@ TEST(EditKubeletYaml, Golden) {
        "evictionHard:\n",
        {E("evictionHard.\"memory.available\"", "1Gi")},
        "evictionHard:\n  memory.available: 1Gi\n"},
+      // Found by fuzz_kubelet_yaml: DEL inside a value is written raw and must read back.
+      {"DEL in a value", "", {E("a", "x\x7fy")}, "a: \"x\x7fy\"\n"},
       {"objects are accepted", "", {E("featureGates", {{"A", true}})}, "featureGates:\n  A: true\n"},
       {"single-quoted segment", "", {E("a.'b.c'", 1)}, "a:\n  b.c: 1\n"},
       // Found by fuzz_kubelet_yaml: entries that undo each other must still leave the file stable.

@@ -124,7 +124,8 @@ Status CheckTextFile(std::string_view text) {
     return InvalidArgumentError("the file is not UTF-8 text (invalid byte sequence or NUL)");
   for (size_t i = 0; i < text.size(); ++i) {
     auto c = static_cast<unsigned char>(text[i]);
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+    // DEL is let through: yaml-cpp writes it raw inside quoted strings, and TOML's parser judges it itself.
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
       return InvalidArgumentError(
           fmt::format("the file contains control character 0x{:02x} at byte {}", c, i));
     }

@@ -30,7 +30,7 @@ Status CheckLineSafe(std::string_view key, std::string_view what, std::string_vi
 // asked.
 Status CheckUtf8Entry(const ConfigEntry& e);
 
-// Error unless a YAML/TOML file is UTF-8 text: no NUL or other control characters than tab, LF and CR.
+// Error unless a YAML/TOML file is UTF-8 text: no NUL or other C0 control characters than tab, LF and CR.
 // (Both formats forbid them; yaml-cpp would read them leniently and write a file it cannot read back.)
 Status CheckTextFile(std::string_view text);
 
