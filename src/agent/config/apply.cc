@@ -151,7 +151,7 @@ StatusOr<std::string> TargetPath(const SysConfig& config, const ApplyOptions& op
   for (std::string_view f : spec->files) {
     if (path == f) return path;
   }
-  std::string_view dir = std::string_view(path).substr(0, path.rfind('/'));
+  std::string_view dir = std::string_view{path}.substr(0, path.rfind('/'));
   for (std::string_view d : spec->dirs) {
     if (dir == d) return path;
   }
@@ -252,7 +252,7 @@ Status ApplyConfigs(const std::vector<SysConfig>& configs, const ConfigHost& hos
   // Phase 2: write what changed, remembering how to undo it.
   std::vector<std::string> written_files;
   std::vector<std::string> written_sysctls;
-  auto rollback = [&](Status failure) {
+  auto rollback = [&](const Status& failure) {
     std::vector<std::string> unrestored;
     for (auto p = written_sysctls.rbegin(); p != written_sysctls.rend(); ++p) {
       if (Status s = host.WriteSysctl(*p, sysctls[*p].old_value); !s.ok()) unrestored.push_back(s.ToString());

@@ -108,8 +108,8 @@ StatusOr<EditResult> EditSysctlConf(std::string_view text, const std::vector<Con
       return InvalidArgumentError(
           fmt::format("line {}: {} is not key=value; fix the file", n + 1, Quote(line)));
     }
-    std::string_view key = TrimWhitespace(std::string_view(line).substr(0, eq));
-    std::string_view old_value = TrimWhitespace(std::string_view(line).substr(eq + 1));
+    std::string_view key = TrimWhitespace(std::string_view{line}.substr(0, eq));
+    std::string_view old_value = TrimWhitespace(std::string_view{line}.substr(eq + 1));
     auto it = by_key.find(key);
     if (it == by_key.end()) {
       out.push_back(line);
