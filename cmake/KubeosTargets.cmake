@@ -13,6 +13,11 @@ if(KUBEOS_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(KUBEOS_FUZZ)
+  # Coverage instrumentation for everything; only the targets in test/fuzz link libFuzzer's main.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 # kubeos_library(NAME SOURCES... DEPS ...): a static library of the project.
 function(kubeos_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
