@@ -31,6 +31,7 @@ void GrubEnv::Unset(std::string_view key) {
 
 StatusOr<std::string> EncodeGrubEnv(const GrubEnv& env) {
   std::string out(kGrubEnvHeader);
+  out += kGrubEnvWarning;
   for (const auto& [key, value] : env.entries()) {
     if (key.empty() || key.front() == '#' || key.find_first_of("=\n\\") != std::string::npos) {
       return InvalidArgumentError(fmt::format("grubenv: invalid key \"{}\"", key));

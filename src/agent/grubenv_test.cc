@@ -11,7 +11,8 @@ TEST(GrubEnvCodec, EmptyBlockIsHeaderAndPadding) {
   StatusOr<std::string> block = EncodeGrubEnv(GrubEnv{});
   ASSERT_TRUE(block.ok());
   EXPECT_EQ(block->size(), kGrubEnvSize);
-  EXPECT_EQ(*block, std::string(kGrubEnvHeader) + std::string(kGrubEnvSize - kGrubEnvHeader.size(), '#'));
+  std::string head = std::string(kGrubEnvHeader) + std::string(kGrubEnvWarning);
+  EXPECT_EQ(*block, head + std::string(kGrubEnvSize - head.size(), '#'));
 }
 
 TEST(GrubEnvCodec, RoundTripsKeepingOrderAndEscapes) {
@@ -22,7 +23,8 @@ TEST(GrubEnvCodec, RoundTripsKeepingOrderAndEscapes) {
   env.Set("saved_entry", "A");  // replaced in place
   StatusOr<std::string> block = EncodeGrubEnv(env);
   ASSERT_TRUE(block.ok());
-  EXPECT_EQ(block->substr(kGrubEnvHeader.size(), 41), "saved_entry=A\nboot_tries=2\nodd=a\\\\b\\\nc=d\n");
+  EXPECT_EQ(block->substr(kGrubEnvHeader.size() + kGrubEnvWarning.size(), 41),
+            "saved_entry=A\nboot_tries=2\nodd=a\\\\b\\\nc=d\n");
   StatusOr<GrubEnv> back = DecodeGrubEnv(*block);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, env);

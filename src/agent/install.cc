@@ -131,8 +131,7 @@ Status ExtractTar(const std::filesystem::path& tar, const std::filesystem::path&
   archive_read_support_format_gnutar(in.get());
   archive_read_support_filter_all(in.get());
   int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_XATTR |
-              ARCHIVE_EXTRACT_FFLAGS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-              ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+              ARCHIVE_EXTRACT_FFLAGS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS;
   if (geteuid() == 0) flags |= ARCHIVE_EXTRACT_OWNER;
   archive_write_disk_set_options(out.get(), flags);
   archive_write_disk_set_standard_lookup(out.get());
@@ -147,8 +146,16 @@ Status ExtractTar(const std::filesystem::path& tar, const std::filesystem::path&
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) return err(in.get(), "read header");
     std::string name = archive_entry_pathname(e);
+    // Entries are re-rooted under `dest` (an absolute path), so libarchive's own absolute-path check cannot
+    // be used; refuse absolute names here ("..": SECURE_NODOTDOT; symlink escapes: SECURE_SYMLINKS).
+    if (name.empty() || name.front() == '/') {
+      return InvalidArgumentError(
+          fmt::format("extract {}: entry \"{}\" has an absolute path", tar.string(), name));
+    }
     archive_entry_set_pathname(e, (dest / name).c_str());
     if (const char* link = archive_entry_hardlink(e); link != nullptr) {
+      if (link[0] == '/')
+        return InvalidArgumentError(fmt::format("extract {}: hard link {} is absolute", tar.string(), link));
       archive_entry_set_hardlink(e, (dest / link).c_str());
     }
     if (archive_write_header(out.get(), e) < ARCHIVE_WARN) return err(out.get(), name);
