@@ -29,6 +29,7 @@ Status FetchFile(const std::filesystem::path& path, const FetchCallbacks& cb) {
   if (fd < 0) return ErrnoError(errno, "open payload " + path.string());
   struct stat st {};
   fstat(fd, &st);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Status s = cb.on_size(static_cast<uint64_t>(st.st_size));
   std::vector<char> buf(kFileReadChunk);
   while (s.ok()) {

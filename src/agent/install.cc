@@ -10,8 +10,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "common/log.h"
@@ -87,35 +92,101 @@ std::string Lower(std::string s) {
 
 Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
 
-// Writes the payload bytes to a target (slot or staging file) at increasing offsets, in kWriteChunkBytes
-// pieces, with the first `hold` bytes written only by Commit.
-class ChunkedWriter {
+// Writes the payload bytes to a target (slot or staging file) at increasing offsets. Two kWriteChunkBytes
+// buffers: the caller fills one while a writer thread hashes the other and pwrite()s it, then starts its
+// writeback (sync_file_range), so reading, hashing and the disk all run at once and the final fdatasync
+// has little left to do. Memory: two buffers, whatever the payload size.
+class PipelinedWriter {
  public:
-  ChunkedWriter(int fd, std::string what, uint64_t start) : fd_(fd), what_(std::move(what)), offset_(start) {
-    buf_.reserve(kWriteChunkBytes);
+  // `limit`: the target's size; writing past it fails (a slot file must not grow, a device would ENOSPC).
+  PipelinedWriter(int fd, std::string what, uint64_t start, uint64_t limit, Sha256& sha)
+      : fd_(fd), what_(std::move(what)), offset_(start), limit_(limit), sha_(sha) {
+    filling_.reserve(kWriteChunkBytes);
+    spare_.reserve(kWriteChunkBytes);
+    thread_ = std::jthread([this](std::stop_token st) { Run(st); });
   }
+  PipelinedWriter(const PipelinedWriter&) = delete;
+  PipelinedWriter& operator=(const PipelinedWriter&) = delete;
+  ~PipelinedWriter() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+  }
+
   Status Write(std::string_view d) {
+    if (end() + d.size() > limit_) {
+      return ResourceExhausted(fmt::format("payload is larger than {} ({} bytes)", what_, limit_));
+    }
     while (!d.empty()) {
-      size_t take = std::min(d.size(), kWriteChunkBytes - buf_.size());
-      buf_.append(d.substr(0, take));
+      size_t take = std::min(d.size(), kWriteChunkBytes - filling_.size());
+      filling_.append(d.substr(0, take));
       d.remove_prefix(take);
-      if (buf_.size() == kWriteChunkBytes) KUBEOS_RETURN_IF_ERROR(Flush());
+      if (filling_.size() == kWriteChunkBytes) KUBEOS_RETURN_IF_ERROR(Submit());
     }
     return Status::Ok();
   }
+  // Submits the partial buffer and waits until everything is hashed and written.
   Status Flush() {
-    KUBEOS_RETURN_IF_ERROR(PwriteAll(fd_, buf_, offset_, what_));
-    offset_ += buf_.size();
-    buf_.clear();
-    return Status::Ok();
+    if (!filling_.empty()) KUBEOS_RETURN_IF_ERROR(Submit());
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !busy_; });
+    return error_;
   }
-  uint64_t end() const { return offset_ + buf_.size(); }
+  // Absolute end offset of the bytes written so far (the held-back header included).
+  uint64_t end() const { return offset_ + end_ + filling_.size(); }
 
  private:
+  Status Submit() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !busy_; });  // the writer has finished the previous buffer
+    if (!error_.ok()) return error_;
+    std::swap(filling_, spare_);
+    filling_.clear();
+    block_offset_ = end_;
+    end_ += spare_.size();
+    busy_ = true;
+    cv_.notify_all();
+    return Status::Ok();
+  }
+
+  void Run(std::stop_token st) {
+    for (;;) {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return busy_ || stopping_ || st.stop_requested(); });
+      if (!busy_) return;
+      uint64_t off = offset_ + block_offset_;
+      lock.unlock();
+      sha_.Update(spare_);
+      Status s = PwriteAll(fd_, spare_, off, what_);
+      // Start writeback now (asynchronously); durability still comes from the final fdatasync.
+      if (s.ok())
+        sync_file_range(fd_, static_cast<off_t>(off), static_cast<off_t>(spare_.size()),
+                        SYNC_FILE_RANGE_WRITE);
+      lock.lock();
+      if (!s.ok() && error_.ok()) error_ = s;
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+
   int fd_;
   std::string what_;
-  uint64_t offset_;
-  std::string buf_;
+  uint64_t offset_;  // file offset of the first byte given to Write (the held-back header precedes it)
+  uint64_t limit_;
+  Sha256& sha_;
+  std::string filling_;  // caller thread only
+  uint64_t end_ = 0;     // caller thread only: bytes submitted
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string spare_;          // owned by the writer while busy_
+  uint64_t block_offset_ = 0;  // guarded by mu_
+  bool busy_ = false;          // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  Status error_;               // guarded by mu_
+  std::jthread thread_;        // last: joined first on destruction
 };
 
 Status ExtractTar(const std::filesystem::path& tar, const std::filesystem::path& dest) {
@@ -187,11 +258,11 @@ class PayloadSink {
   }
 
   Status OnData(std::string_view d) {
-    sha_.Update(d);
     progress_.bytes += d.size();
     if (kind_ == PayloadKind::kUnknown) {
       size_t take = std::min(d.size(), kHeaderHoldBytes - head_.size());
       head_.append(d.substr(0, take));
+      sha_.Update(d.substr(0, take));  // the header is hashed here, everything after it by the writer
       d.remove_prefix(take);
       if (head_.size() < kHeaderHoldBytes) return Status::Ok();
       KUBEOS_RETURN_IF_ERROR(Open());
@@ -232,7 +303,8 @@ class PayloadSink {
         return ResourceExhausted(fmt::format("image is {} bytes but slot {} ({}) holds {}", *total_,
                                              SlotName(standby_), slot_path_.string(), capacity_));
       }
-      writer_ = std::make_unique<ChunkedWriter>(slot_fd_.get(), slot_path_.string(), head_.size());
+      writer_ = std::make_unique<PipelinedWriter>(slot_fd_.get(), slot_path_.string(), head_.size(),
+                                                  capacity_, sha_);
       return Status::Ok();
     }
     return OpenStaging();
@@ -270,7 +342,8 @@ class PayloadSink {
     tar_fd_ = Fd(open(tar_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (tar_fd_.get() < 0) return ErrnoError(errno, "create " + tar_path_.string());
     KUBEOS_RETURN_IF_ERROR(PwriteAll(tar_fd_.get(), head_, 0, tar_path_.string()));
-    writer_ = std::make_unique<ChunkedWriter>(tar_fd_.get(), tar_path_.string(), head_.size());
+    writer_ = std::make_unique<PipelinedWriter>(tar_fd_.get(), tar_path_.string(), head_.size(),
+                                                std::numeric_limits<uint64_t>::max(), sha_);
     return Status::Ok();
   }
 
@@ -332,7 +405,7 @@ class PayloadSink {
   Fd slot_fd_;
   Fd tar_fd_;
   std::filesystem::path tar_path_;
-  std::unique_ptr<ChunkedWriter> writer_;
+  std::unique_ptr<PipelinedWriter> writer_;  // declared after sha_: destroyed (joined) before it
 };
 
 }  // namespace
@@ -384,8 +457,16 @@ Status InstallPayload(const HostDescription& host, Slot standby, const InstallRe
   PayloadSink sink(host, standby, progress);
   FetchCallbacks cb{.on_size = [&](std::optional<uint64_t> t) { return sink.OnSize(t); },
                     .on_data = [&](std::string_view d) { return sink.OnData(d); }};
+  auto t0 = std::chrono::steady_clock::now();
   Status s = Fetch(request.fetch, cb);
+  auto t1 = std::chrono::steady_clock::now();
   if (s.ok()) s = sink.Finish(expected);
+  auto t2 = std::chrono::steady_clock::now();
+  log::Info("install pass", {{"slot", SlotName(standby)},
+                             {"bytes", progress.bytes.load()},
+                             {"stream_seconds", std::chrono::duration<double>(t1 - t0).count()},
+                             {"finish_seconds", std::chrono::duration<double>(t2 - t1).count()},
+                             {"ok", s.ok()}});
   if (!s.ok()) {
     sink.Cleanup();
     progress.phase = InstallPhase::kFailed;

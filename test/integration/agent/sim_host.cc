@@ -65,15 +65,15 @@ std::string FileSha256(const std::filesystem::path& p) {
   return out.ok() ? out->substr(0, 64) : "";
 }
 
-StatusOr<SimHost> SimHost::Create(const nlohmann::json& extra_host) {
+StatusOr<SimHost> SimHost::Create(const nlohmann::json& extra_host, uint64_t slot_bytes) {
   KUBEOS_ASSIGN_OR_RETURN(TempDir dir, TempDir::Create("agent-sim"));
   std::filesystem::path d = dir.path();
   for (const char* sub : {"persist", "certs", "run"}) std::filesystem::create_directories(d / sub);
-  KUBEOS_RETURN_IF_ERROR(MakeExtImage(d / "slotA", kSlotBytes, "slot A v1"));
+  KUBEOS_RETURN_IF_ERROR(MakeExtImage(d / "slotA", slot_bytes, "slot A v1"));
   KUBEOS_RETURN_IF_ERROR(RunTool({"e2label", (d / "slotA").string(), "ROOT-A"}).status());
-  std::filesystem::resize_file(d / "slotA", kSlotBytes);
+  std::filesystem::resize_file(d / "slotA", slot_bytes);
   { std::ofstream b(d / "slotB"); }
-  std::filesystem::resize_file(d / "slotB", kSlotBytes);
+  std::filesystem::resize_file(d / "slotB", slot_bytes);
   KUBEOS_RETURN_IF_ERROR(RunTool({"grub-editenv", (d / "grubenv").string(), "create"}).status());
   KUBEOS_RETURN_IF_ERROR(
       RunTool({"grub-editenv", (d / "grubenv").string(), "set", "saved_entry=A"}).status());

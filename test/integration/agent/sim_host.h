@@ -32,7 +32,10 @@ std::string FileSha256(const std::filesystem::path& p);
 
 class SimHost {
  public:
-  static StatusOr<SimHost> Create(const nlohmann::json& extra_host = nlohmann::json::object());
+  static StatusOr<SimHost> Create(const nlohmann::json& extra_host = nlohmann::json::object(),
+                                  uint64_t slot_bytes = kSlotBytes);
+  // The running agent's pid (0 when none).
+  pid_t agent_pid() const { return agent_ ? agent_->pid() : 0; }
   SimHost(SimHost&&) = default;
   ~SimHost();
 
