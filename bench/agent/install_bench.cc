@@ -28,7 +28,7 @@ using kubeos::StatusOr;
 namespace at = kubeos::agenttest;
 
 constexpr int kRounds = 2;
-constexpr uint64_t kMiB = 1024 * 1024;
+constexpr uint64_t kMiB = uint64_t{1024} * 1024;
 
 uint64_t PeakRssBytes(pid_t pid) {
   std::ifstream in(fmt::format("/proc/{}/status", pid));

@@ -329,7 +329,7 @@ Status Agent::Reboot() {
   return Status::Ok();
 }
 
-void Agent::SuperviseTrial(std::stop_token stop) {
+void Agent::SuperviseTrial(const std::stop_token& stop) {
   StatusOr<Slot> booted = Booted();
   if (!booted.ok()) return;
   auto on_trial = [&] {

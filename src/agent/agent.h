@@ -47,7 +47,7 @@ class Agent {
 
   // When the booted slot is on trial: runs the health checks and marks good when they pass; reboots when
   // they fail or the trial deadline passes. Returns at once otherwise. Blocks; honours `stop`.
-  void SuperviseTrial(std::stop_token stop);
+  void SuperviseTrial(const std::stop_token& stop);
 
  private:
   Status ApplyPlan(const BootPlan& plan);

@@ -23,8 +23,8 @@ StatusOr<nlohmann::json> CallAgent(const std::filesystem::path& socket_path, con
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     int err = errno;
     close(fd);
-    return UnavailableError(fmt::format("Cannot connect to KubeOS os-agent unix socket {}: {}",
-                                        socket_path.string(), std::strerror(err)));
+    return UnavailableError(fmt::format("Cannot connect to KubeOS os-agent unix socket: {}",
+                                        ErrnoError(err, "connect " + socket_path.string()).message()));
   }
   std::string req =
       nlohmann::json{{"jsonrpc", "2.0"}, {"method", method}, {"params", params}, {"id", 1}}.dump();

@@ -103,7 +103,7 @@ class PipelinedWriter {
       : fd_(fd), what_(std::move(what)), offset_(start), limit_(limit), sha_(sha) {
     filling_.reserve(kWriteChunkBytes);
     spare_.reserve(kWriteChunkBytes);
-    thread_ = std::jthread([this](std::stop_token st) { Run(st); });
+    thread_ = std::jthread([this](const std::stop_token& st) { Run(st); });
   }
   PipelinedWriter(const PipelinedWriter&) = delete;
   PipelinedWriter& operator=(const PipelinedWriter&) = delete;
@@ -151,7 +151,7 @@ class PipelinedWriter {
     return Status::Ok();
   }
 
-  void Run(std::stop_token st) {
+  void Run(const std::stop_token& st) {
     for (;;) {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return busy_ || stopping_ || st.stop_requested(); });

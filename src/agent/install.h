@@ -27,11 +27,11 @@ namespace kubeos::agent {
 
 // Superblock region held back until the digest is verified: ext* keeps its primary superblock at 1 KiB and
 // GPT/MBR-style signatures live in the first sectors; 64 KiB covers all of them and is trivial memory.
-constexpr size_t kHeaderHoldBytes = 64 * 1024;
+constexpr size_t kHeaderHoldBytes = size_t{64} * 1024;
 // Disk writes are coalesced to this size: large enough for full device bandwidth, small for RSS.
-constexpr size_t kWriteChunkBytes = 4 * 1024 * 1024;
+constexpr size_t kWriteChunkBytes = size_t{4} * 1024 * 1024;
 // Extra free space required on persist beyond the staged payload (the original used 10 MiB).
-constexpr uint64_t kStagingMarginBytes = 10 * 1024 * 1024;
+constexpr uint64_t kStagingMarginBytes = uint64_t{10} * 1024 * 1024;
 
 enum class InstallPhase { kIdle, kDownloading, kVerifying, kBuilding, kFinishing, kDone, kFailed };
 std::string_view InstallPhaseName(InstallPhase phase);

@@ -34,7 +34,7 @@ constexpr std::chrono::minutes kSwitchTimeout{5};
 
 // sd_notify(3) by hand: one datagram to $NOTIFY_SOCKET ('@' = abstract namespace).
 void NotifySystemd(const std::string& message) {
-  const char* path = std::getenv("NOTIFY_SOCKET");
+  const char* path = std::getenv("NOTIFY_SOCKET");  // NOLINT(concurrency-mt-unsafe): nothing calls setenv
   if (path == nullptr || path[0] == '\0') return;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
@@ -75,8 +75,8 @@ int Serve(const std::string& host_file) {
     kubeos::log::Error("listen", {{"error", s.ToString()}});
     return 1;
   }
-  std::jthread serving([&](std::stop_token st) { server.Serve(st); });
-  std::jthread trial([&](std::stop_token st) { a.SuperviseTrial(st); });
+  std::jthread serving([&](const std::stop_token& st) { server.Serve(st); });
+  std::jthread trial([&](const std::stop_token& st) { a.SuperviseTrial(st); });
   NotifySystemd("READY=1\nSTATUS=serving " + host->socket.string());
   int sig = 0;
   sigwait(&set, &sig);

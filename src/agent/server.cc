@@ -66,7 +66,7 @@ Status RpcServer::Listen() {
   return Status::Ok();
 }
 
-void RpcServer::Serve(std::stop_token stop) {
+void RpcServer::Serve(const std::stop_token& stop) {
   while (!stop.stop_requested()) {
     conns_.remove_if([](const std::unique_ptr<Conn>& c) { return c->done.load(); });
     pollfd p{.fd = listen_fd_, .events = POLLIN, .revents = 0};
@@ -80,7 +80,7 @@ void RpcServer::Serve(std::stop_token stop) {
     }
     auto conn = std::make_unique<Conn>();
     Conn* c = conn.get();
-    c->thread = std::jthread([this, fd, c](std::stop_token st) { HandleConnection(fd, st, c->done); });
+    c->thread = std::jthread([this, fd, c](const std::stop_token& st) { HandleConnection(fd, st, c->done); });
     conns_.push_back(std::move(conn));
   }
   conns_.clear();  // jthread destructors request stop and join
@@ -100,7 +100,7 @@ std::string RpcServer::HandleFrame(const std::string& frame) {
   return RpcResult(req.id, *result);
 }
 
-void RpcServer::HandleConnection(int fd, std::stop_token stop, std::atomic<bool>& done) {
+void RpcServer::HandleConnection(int fd, const std::stop_token& stop, std::atomic<bool>& done) {
   FrameSplitter splitter;
   char buf[8192];
   int idle = 0;

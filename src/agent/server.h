@@ -30,14 +30,14 @@ class RpcServer {
   // Creates the directory (0750) and socket (0640), replacing a stale socket file.
   Status Listen();
   // Accepts until `stop`; joins connection threads before returning.
-  void Serve(std::stop_token stop);
+  void Serve(const std::stop_token& stop);
 
  private:
   struct Conn {
     std::jthread thread;
     std::atomic<bool> done{false};
   };
-  void HandleConnection(int fd, std::stop_token stop, std::atomic<bool>& done);
+  void HandleConnection(int fd, const std::stop_token& stop, std::atomic<bool>& done);
   std::string HandleFrame(const std::string& frame);
 
   Agent& agent_;

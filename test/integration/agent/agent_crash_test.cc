@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <iostream>
 #include <random>
 #include <thread>
 
@@ -28,7 +29,7 @@ using nlohmann::json;
 constexpr int kDefaultTrials = 60;
 
 int EnvInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
+  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): read before any thread starts
   return v != nullptr ? std::atoi(v) : fallback;
 }
 
@@ -64,13 +65,13 @@ TEST(AgentCrash, KillNineDuringInstallAndEnvWrites) {
   const int trials = EnvInt("KUBEOS_AGENT_CRASH_TRIALS", kDefaultTrials);
   const unsigned seed =
       static_cast<unsigned>(EnvInt("KUBEOS_AGENT_CRASH_SEED", static_cast<int>(std::random_device{}())));
-  std::printf("crash test: %d trials, seed %u\n", trials, seed);
+  std::cout << "crash test: " << trials << " trials, seed " << seed << std::endl;
   std::mt19937 rng(seed);
   StatusOr<SimHost> created = SimHost::Create();
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   SimHost& host = *created;
   std::filesystem::path image = host.dir() / "crash.ext4";
-  ASSERT_TRUE(MakeExtImage(image, 4 * 1024 * 1024, "crash image").ok());
+  ASSERT_TRUE(MakeExtImage(image, uint64_t{4} * 1024 * 1024, "crash image").ok());
   std::string sha = agent::Sha256Hex(*ReadFile(image));
   const std::string slot_a_sha = FileSha256(host.slot(Slot::kA));
   json request = json::array(
@@ -81,7 +82,7 @@ TEST(AgentCrash, KillNineDuringInstallAndEnvWrites) {
   ASSERT_TRUE(host.Call("prepare_upgrade", request).ok());
   auto install_us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
-  std::printf("crash test: one install takes %lld us\n", static_cast<long long>(install_us.count()));
+  std::cout << "crash test: one install takes " << install_us.count() << " us" << std::endl;
 
   int kills = 0;
   for (int i = 0; i < trials; ++i) {

@@ -2,6 +2,7 @@
 // install pipeline's success and failure cases, the trial/fallback cycle, the RPC contract (busy, status
 // during install, error code -1), and the grubenv format cross-checked with the real grub-editenv.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -80,7 +81,7 @@ class AgentTest : public ::testing::Test {
     ASSERT_TRUE(WriteFileAtomic(host_->certs() / "client.crt", p.client.cert_pem).ok());
     ASSERT_TRUE(WriteFileAtomic(host_->certs() / "client.key", p.client.key_pem, {.mode = 0600}).ok());
     image_ = host_->dir() / "image.ext4";
-    ASSERT_TRUE(MakeExtImage(image_, 8 * 1024 * 1024, "slot B v2").ok());
+    ASSERT_TRUE(MakeExtImage(image_, uint64_t{8} * 1024 * 1024, "slot B v2").ok());
     image_bytes_ = *ReadFile(image_);
     slot_a_sha_ = FileSha256(host_->slot(Slot::kA));
     ASSERT_TRUE(host_->StartAgent().ok());
@@ -292,7 +293,7 @@ TEST_F(AgentTest, NotFound) {
 
 TEST_F(AgentTest, PartitionTooSmall) {
   std::filesystem::path big = host_->dir() / "big.ext4";
-  ASSERT_TRUE(MakeExtImage(big, kSlotBytes + 4 * 1024 * 1024, "too big").ok());
+  ASSERT_TRUE(MakeExtImage(big, kSlotBytes + uint64_t{4} * 1024 * 1024, "too big").ok());
   std::string bytes = *ReadFile(big);
   auto server = Serve(bytes);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(bytes));
@@ -314,7 +315,7 @@ TEST_F(AgentTest, SlotEvidenceDisagreementRefusesInstall) {
 }
 
 TEST_F(AgentTest, BusyAndStatusDuringInstall) {
-  std::string big(12 * 1024 * 1024, '\0');
+  std::string big(size_t{12} * 1024 * 1024, '\0');
   big.replace(0, image_bytes_.size(), image_bytes_);  // an ext image padded to 12 MiB: a ~4 s slow download
   auto server = Serve(big);
   std::thread install([&] {
@@ -363,6 +364,24 @@ TEST_F(AgentTest, RpcContract) {
   EXPECT_EQ(st.st_mode & 0777, 0640u);
   ASSERT_EQ(stat(host_->socket().parent_path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0750u);
+}
+
+TEST_F(AgentTest, NotifiesSystemdWhenReady) {
+  ASSERT_TRUE(host_->StopAgent().ok());
+  std::filesystem::path notify = host_->dir() / "notify.sock";
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, notify.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_TRUE(host_->StartAgent({{"NOTIFY_SOCKET", notify.string()}}).ok());
+  pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1) << "no sd_notify datagram";
+  char buf[512] = {0};
+  ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+  close(fd);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, 8), "READY=1\n") << buf;
 }
 
 // The grubenv format, both directions, against the real grub-editenv.

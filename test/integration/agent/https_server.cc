@@ -15,7 +15,7 @@ namespace kubeos::agenttest {
 namespace {
 
 // Pace of /slow/: 64 KiB per 20 ms, about 3 MiB/s.
-constexpr size_t kSlowChunk = 64 * 1024;
+constexpr size_t kSlowChunk = size_t{64} * 1024;
 constexpr auto kSlowPause = std::chrono::milliseconds(20);
 
 X509* ParseCert(const std::string& pem) {
@@ -165,7 +165,8 @@ void HttpsServer::Serve(int fd) {
                             : std::string("HTTP/1.1 200 OK\r\n");
   head += fmt::format("Content-Length: {}\r\nConnection: close\r\n\r\n", body.size() - from);
   if (!conn.Write(head)) return;
-  std::string_view rest = std::string_view(body).substr(from);
+  std::string_view rest{body};
+  rest.remove_prefix(from);
   bool cut = starts("/truncate/") || (starts("/truncate-once/") && !truncated_once_.exchange(true));
   if (cut || starts("/stall/")) {
     conn.Write(rest.substr(0, rest.size() / 2));

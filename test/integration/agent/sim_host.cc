@@ -104,10 +104,11 @@ SimHost::~SimHost() {
 
 Status SimHost::WriteHostFile() { return WriteFileAtomic(dir() / "host.json", host_.dump(2)); }
 
-Status SimHost::StartAgent() {
+Status SimHost::StartAgent(const std::vector<std::pair<std::string, std::string>>& env) {
   std::filesystem::remove(socket());
   KUBEOS_ASSIGN_OR_RETURN(Process p,
                           Process::Spawn({.argv = {OS_AGENT_BIN, "--host", (dir() / "host.json").string()},
+                                          .env = env,
                                           .output_file = dir() / "agent.log"}));
   agent_ = std::move(p);
   auto deadline = std::chrono::steady_clock::now() + kAgentStartTimeout;

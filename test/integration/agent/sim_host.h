@@ -18,7 +18,7 @@
 
 namespace kubeos::agenttest {
 
-constexpr uint64_t kSlotBytes = 16 * 1024 * 1024;
+constexpr uint64_t kSlotBytes = uint64_t{16} * 1024 * 1024;
 
 // Runs a program; InternalError with its output unless it exits 0.
 StatusOr<std::string> RunTool(const std::vector<std::string>& argv);
@@ -49,7 +49,8 @@ class SimHost {
   std::filesystem::path reboot_marker() const { return dir() / "rebooted"; }
   std::filesystem::path state_file() const { return dir() / "persist" / "os-agent" / "state.json"; }
 
-  Status StartAgent();
+  // Starts os-agent and waits until it answers; `env` is added to its environment.
+  Status StartAgent(const std::vector<std::pair<std::string, std::string>>& env = {});
   void KillAgent();  // SIGKILL, like a crash
   Status StopAgent();
   bool AgentRunning();
