@@ -1,0 +1,130 @@
+// Install throughput of the real os-agent against `dd` of the same bytes to the same kind of target, and the
+// agent's peak RSS (VmHWM) during the install.
+//
+//   agent_install_bench [--size-mib N ...]      default: 256 2048
+//
+// For each size: an ext4 image of N MiB whose space is mostly one file of random bytes (incompressible,
+// non-sparse), a simulated host whose slot B is a preallocated N MiB file. Baseline:
+// `dd if=image of=slotB bs=4M conv=notrunc,fsync`. Agent: prepare_upgrade from the local file (stream,
+// SHA-256, header-last write, fdatasync, verify). Runs alternate dd/agent twice and report the best of each.
+// Targets (issue 4): agent >= 95 % of dd, peak RSS <= 32 MiB independent of size.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "agent/install.h"
+#include "common/file.h"
+#include "common/process.h"
+#include "sim_host.h"
+
+namespace {
+
+using kubeos::StatusOr;
+namespace at = kubeos::agenttest;
+
+constexpr int kRounds = 2;
+constexpr uint64_t kMiB = uint64_t{1024} * 1024;
+
+uint64_t PeakRssBytes(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+std::string Sha256OfFile(const std::filesystem::path& p) {
+  StatusOr<std::string> out = at::RunTool({"sha256sum", p.string()});
+  return out.ok() ? out->substr(0, 64) : "";
+}
+
+int BenchOne(uint64_t mib) {
+  const uint64_t bytes = mib * kMiB;
+  StatusOr<at::SimHost> host = at::SimHost::Create(nlohmann::json::object(), bytes);
+  if (!host.ok()) {
+    fmt::print(stderr, "sim host: {}\n", host.status().ToString());
+    return 1;
+  }
+  std::filesystem::path tree = host->dir() / "tree";
+  std::filesystem::create_directories(tree);
+  {
+    std::ofstream f(tree / "payload.bin", std::ios::binary);
+    std::mt19937_64 rng(42);
+    std::vector<uint64_t> buf(kMiB / 8);
+    // Leave room for ext4 metadata and the journal.
+    for (uint64_t i = 0; i < mib * 85 / 100; ++i) {
+      for (auto& w : buf) w = rng();
+      f.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(kMiB));
+    }
+  }
+  std::filesystem::path image = host->dir() / "image.ext4";
+  if (auto r = at::RunTool({"mke2fs", "-q", "-F", "-t", "ext4", "-L", "image", "-d", tree.string(),
+                            image.string(), std::to_string(mib) + "M"});
+      !r.ok()) {
+    fmt::print(stderr, "{}\n", r.status().ToString());
+    return 1;
+  }
+  std::filesystem::remove_all(tree);
+  std::string sha = Sha256OfFile(image);
+  nlohmann::json request = nlohmann::json::array(
+      {{{"version", "bench"}, {"check_sum", sha}, {"image_type", "disk"}, {"image_url", image.string()}}});
+  if (!host->StartAgent().ok()) return 1;
+  double best_dd = 1e9, best_agent = 1e9;
+  uint64_t peak = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto dd = at::RunTool({"dd", "if=" + image.string(), "of=" + host->slot(kubeos::agent::Slot::kB).string(),
+                           "bs=4M", "conv=notrunc,fsync", "status=none"});
+    double dd_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!dd.ok()) {
+      fmt::print(stderr, "{}\n", dd.status().ToString());
+      return 1;
+    }
+    t0 = std::chrono::steady_clock::now();
+    StatusOr<nlohmann::json> r = host->Call("prepare_upgrade", request);
+    double agent_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!r.ok()) {
+      fmt::print(stderr, "install: {}\n", r.status().ToString());
+      return 1;
+    }
+    peak = std::max(peak, PeakRssBytes(host->agent_pid()));
+    best_dd = std::min(best_dd, dd_s);
+    best_agent = std::min(best_agent, agent_s);
+  }
+  // The agent's own phase split (stream vs. verify+commit), from its log.
+  if (StatusOr<std::string> log = kubeos::ReadFile(host->dir() / "agent.log"); log.ok()) {
+    size_t pos = 0;
+    while ((pos = log->find("install pass", pos)) != std::string::npos) {
+      size_t end = log->find('\n', pos);
+      fmt::print("  agent: {}\n", log->substr(pos, end - pos));
+      pos = end;
+    }
+  }
+  double mb = static_cast<double>(bytes) / static_cast<double>(kMiB);
+  fmt::print(
+      "size={} MiB  dd={:.0f} MiB/s ({:.2f} s)  agent={:.0f} MiB/s ({:.2f} s, verified)  ratio={:.1f} %  "
+      "agent_peak_rss={:.1f} MiB\n",
+      mib, mb / best_dd, best_dd, mb / best_agent, best_agent, 100.0 * best_dd / best_agent,
+      static_cast<double>(peak) / static_cast<double>(kMiB));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<uint64_t> sizes;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::string(argv[i]) == "--size-mib") sizes.push_back(std::stoull(argv[i + 1]));
+  }
+  if (sizes.empty()) sizes = {256, 2048};
+  for (uint64_t s : sizes) {
+    if (int rc = BenchOne(s); rc != 0) return rc;
+  }
+  return 0;
+}

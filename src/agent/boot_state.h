@@ -1,0 +1,139 @@
+// The agent's persistent record of both slots and the pure trial/fallback state machine.
+//
+// Truth is split on purpose: the GRUB env decides what boots (GRUB itself decrements boot_tries and falls
+// back); the agent state file (<persist>/os-agent/state.json) records what each slot holds and what happened.
+// Every function here is pure: it takes the current state, the decoded env and the booted slot, and returns
+// the new state and env to write, plus the order in which to write them (see docs/agent-formats.md for why
+// each order is crash-safe).
+//
+// Slot states (SlotState):
+//   kEmpty     nothing known about the slot (fresh host). Successor: kInvalid when an install starts.
+//   kInvalid   being written, or a write failed/crashed. Never referenced by the boot env. Successor:
+//   kInstalled
+//              when an install completes and verifies; stays kInvalid otherwise.
+//   kInstalled holds a complete, checksum-verified image that has not been booted. Successor: kTrying
+//   (upgrade),
+//              kInvalid (next install).
+//   kTrying    boot env arms a trial of it (saved_entry=<it>, boot_tries=N, fallback_entry=<other>).
+//   Successor:
+//              kGood (marked good after health checks) or kFailed (GRUB fell back: tries exhausted).
+//   kGood      committed: booted and marked good. Successor: kInvalid when it is the standby of a new
+//   install. kFailed    its trial fell back; reported so the cluster stops pushing this version. Successor:
+//   kInvalid.
+// Thread-safety: values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "agent/grubenv.h"
+#include "agent/slot.h"
+#include "common/status.h"
+
+namespace kubeos::agent {
+
+// GRUB env keys of our scheme (deploy/agent/grub-kubeos.cfg).
+constexpr std::string_view kEnvSavedEntry = "saved_entry";
+constexpr std::string_view kEnvNextEntry = "next_entry";
+constexpr std::string_view kEnvBootTries = "boot_tries";
+constexpr std::string_view kEnvFallbackEntry = "fallback_entry";
+// Boots a trial slot gets before GRUB falls back: 2 survives one spurious reset (power blip) of a good image
+// without making a bad one cost more than two failed boots. The GRUB fragment's decrement table covers 0..3.
+constexpr int kTrialBootTries = 2;
+
+enum class SlotState { kEmpty, kInvalid, kInstalled, kTrying, kGood, kFailed };
+std::string_view SlotStateName(SlotState state);
+std::optional<SlotState> ParseSlotState(std::string_view name);
+
+struct SlotRecord {
+  SlotState state = SlotState::kEmpty;
+  std::string version;  // OS version the slot holds ("" unknown)
+  std::string sha256;   // digest of the payload installed into it
+  friend bool operator==(const SlotRecord&, const SlotRecord&) = default;
+};
+
+struct TrialRecord {
+  Slot slot = Slot::kB;
+  std::string version;
+  std::string armed_boot_id;  // boot id when armed: tells "not rebooted yet" from "fell back"
+  friend bool operator==(const TrialRecord&, const TrialRecord&) = default;
+};
+
+struct OperationRecord {
+  std::string name;  // prepare_upgrade, upgrade, rollback, configure, mark_good, boot
+  bool ok = true;
+  std::string message;  // error, or a report such as "trial of slot B (version v2) fell back to slot A"
+  int64_t unix_time = 0;
+  friend bool operator==(const OperationRecord&, const OperationRecord&) = default;
+};
+
+struct AgentState {
+  SlotRecord a;
+  SlotRecord b;
+  std::optional<TrialRecord> trial;
+  std::optional<OperationRecord> last_operation;
+  std::optional<OperationRecord> last_fallback;  // kept until a later trial is marked good
+  SlotRecord& slot(Slot s) { return s == Slot::kA ? a : b; }
+  const SlotRecord& slot(Slot s) const { return s == Slot::kA ? a : b; }
+  friend bool operator==(const AgentState&, const AgentState&) = default;
+};
+
+std::string EncodeAgentState(const AgentState& state);
+StatusOr<AgentState> DecodeAgentState(std::string_view json);
+
+// Which of the two files to write first. Each plan names its order; the comment at each function says why.
+enum class WriteOrder { kStateFirst, kEnvFirst };
+
+struct BootPlan {
+  AgentState state;
+  std::optional<GrubEnv> env;  // nullopt: leave the env alone
+  WriteOrder order = WriteOrder::kStateFirst;
+  std::string reason;
+};
+
+// The env makes the booted slot the committed default with no trial: saved_entry=<booted>, no boot_tries,
+// fallback_entry or next_entry. Used before invalidating the standby so the env can never point at it.
+bool EnvCommittedTo(const GrubEnv& env, Slot booted);
+GrubEnv CommitEnvTo(GrubEnv env, Slot booted);
+
+// At agent start: reconcile the state file with what the env and the booted slot say happened.
+BootPlan ReconcileOnStart(const AgentState& state, const GrubEnv& env, Slot booted,
+                          const std::string& boot_id, int64_t now);
+
+// Before the first byte of an install: the standby becomes kInvalid (state first), and the env is made to
+// commit to the booted slot (a pending trial of the standby is disarmed). FailedPrecondition while the booted
+// slot itself is on trial (mark it good first).
+StatusOr<BootPlan> PlanInstallStart(const AgentState& state, const GrubEnv& env, Slot booted);
+// After a verified install: standby kInstalled with its version and digest.
+AgentState InstallDone(AgentState state, Slot booted, const std::string& version, const std::string& sha256);
+
+// upgrade: arm a trial of the standby. FailedPrecondition unless the standby is kInstalled (or kGood, so a
+// second upgrade call after an agent restart stays idempotent).
+StatusOr<BootPlan> PlanArmTrial(const AgentState& state, const GrubEnv& env, Slot booted,
+                                const std::string& boot_id);
+// rollback: boot the other slot (the original's meaning), as a trial with fallback to the booted slot.
+// FailedPrecondition unless the other slot holds a complete image (kGood or kInstalled).
+StatusOr<BootPlan> PlanRollback(const AgentState& state, const GrubEnv& env, Slot booted,
+                                const std::string& boot_id);
+// mark-good: commit the booted slot. Idempotent when already committed.
+StatusOr<BootPlan> PlanMarkGood(const AgentState& state, const GrubEnv& env, Slot booted, int64_t now);
+
+// True when the booted slot is on trial and waits for mark-good.
+bool BootedOnTrial(const GrubEnv& env, Slot booted);
+
+}  // namespace kubeos::agent
+
+namespace kubeos::agent {
+
+// What GRUB does with the env at one boot, mirroring deploy/agent/grub-kubeos.cfg exactly (used by tests and
+// the simulator; the QEMU test checks the real GRUB against it): invalid saved_entry -> A; boot_tries "0" ->
+// fall back to fallback_entry (or the other slot) and drop the counter; 1..3 -> decrement; anything else ->
+// "0"; a valid next_entry boots once and is cleared.
+struct GrubBoot {
+  Slot slot = Slot::kA;
+  GrubEnv env_after;
+};
+GrubBoot SimulateGrubBoot(GrubEnv env);
+
+}  // namespace kubeos::agent

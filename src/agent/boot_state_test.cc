@@ -1,0 +1,230 @@
+#include "agent/boot_state.h"
+
+#include <gtest/gtest.h>
+
+namespace kubeos::agent {
+namespace {
+
+// The two files of one host, with GRUB and agent restarts simulated over them.
+struct Disk {
+  AgentState state;
+  GrubEnv env;
+  std::string boot_id = "boot-1";
+  int boots = 1;
+
+  // Applies a plan; crash_after = 1 stops after the first of the two writes (a kill -9 between them).
+  void Apply(const BootPlan& plan, int crash_after = 2) {
+    int written = 0;
+    auto write_state = [&] {
+      if (written++ < crash_after) state = plan.state;
+    };
+    auto write_env = [&] {
+      if (!plan.env) return;
+      if (written++ < crash_after) env = *plan.env;
+    };
+    if (plan.order == WriteOrder::kEnvFirst) {
+      write_env();
+      write_state();
+    } else {
+      write_state();
+      write_env();
+    }
+  }
+  Slot Reboot() {
+    GrubBoot b = SimulateGrubBoot(env);
+    env = b.env_after;
+    boot_id = "boot-" + std::to_string(++boots);
+    return b.slot;
+  }
+  void Restart(Slot booted) { Apply(ReconcileOnStart(state, env, booted, boot_id, 100)); }
+  // The invariant: the env can only ever lead GRUB to slots holding a complete image.
+  void ExpectBootable() const {
+    for (Slot s : {Slot::kA, Slot::kB}) {
+      GrubEnv e = env;
+      for (int i = 0; i < 5; ++i) {  // every boot GRUB could do from here, failures included
+        GrubBoot b = SimulateGrubBoot(e);
+        EXPECT_NE(state.slot(b.slot).state, SlotState::kInvalid)
+            << "GRUB could boot invalid slot " << SlotName(b.slot) << " (from " << SlotName(s) << ")";
+        e = b.env_after;
+      }
+    }
+  }
+};
+
+Disk FreshHostOnA() {
+  Disk d;
+  d.env.Set(std::string(kEnvSavedEntry), "A");
+  d.state.a = {SlotState::kGood, "KubeOS 1", ""};
+  return d;
+}
+
+void Install(Disk& d, Slot booted, const std::string& version) {
+  StatusOr<BootPlan> p = PlanInstallStart(d.state, d.env, booted);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  d.Apply(*p);
+  EXPECT_EQ(d.state.slot(OtherSlot(booted)).state, SlotState::kInvalid);
+  d.ExpectBootable();
+  d.state = InstallDone(d.state, booted, version, "ab");
+}
+
+TEST(BootState, UpgradeTrialMarkGood) {
+  Disk d = FreshHostOnA();
+  Install(d, Slot::kA, "KubeOS 2");
+  StatusOr<BootPlan> arm = PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id);
+  ASSERT_TRUE(arm.ok()) << arm.status().ToString();
+  d.Apply(*arm);
+  EXPECT_EQ(d.env.Get("saved_entry"), "B");
+  EXPECT_EQ(d.env.Get("boot_tries"), std::to_string(kTrialBootTries));
+  EXPECT_EQ(d.env.Get("fallback_entry"), "A");
+  ASSERT_EQ(d.Reboot(), Slot::kB);
+  d.Restart(Slot::kB);
+  EXPECT_TRUE(BootedOnTrial(d.env, Slot::kB));
+  EXPECT_EQ(d.state.b.state, SlotState::kTrying);
+  StatusOr<BootPlan> good = PlanMarkGood(d.state, d.env, Slot::kB, 200);
+  ASSERT_TRUE(good.ok());
+  d.Apply(*good);
+  EXPECT_TRUE(EnvCommittedTo(d.env, Slot::kB));
+  EXPECT_EQ(d.state.b.state, SlotState::kGood);
+  EXPECT_FALSE(d.state.trial);
+  ASSERT_EQ(d.Reboot(), Slot::kB);  // stays
+  ASSERT_EQ(d.Reboot(), Slot::kB);
+}
+
+TEST(BootState, FailedTrialFallsBackAndIsReported) {
+  Disk d = FreshHostOnA();
+  Install(d, Slot::kA, "KubeOS 2");
+  d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+  // B never gets marked good: every boot of it crashes (no agent restart on B).
+  ASSERT_EQ(d.Reboot(), Slot::kB);
+  ASSERT_EQ(d.Reboot(), Slot::kB);
+  ASSERT_EQ(d.Reboot(), Slot::kA);  // tries exhausted
+  d.Restart(Slot::kA);
+  EXPECT_EQ(d.state.b.state, SlotState::kFailed);
+  ASSERT_TRUE(d.state.last_fallback);
+  EXPECT_FALSE(d.state.last_fallback->ok);
+  EXPECT_NE(d.state.last_fallback->message.find("fell back"), std::string::npos);
+  EXPECT_NE(d.state.last_fallback->message.find("KubeOS 2"), std::string::npos);
+  EXPECT_TRUE(EnvCommittedTo(d.env, Slot::kA));
+  // A failed slot cannot be upgraded to again without a new install.
+  EXPECT_EQ(PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST(BootState, RestartBeforeRebootIsNotAFallback) {
+  Disk d = FreshHostOnA();
+  Install(d, Slot::kA, "KubeOS 2");
+  d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+  d.Restart(Slot::kA);  // agent restarted, host not rebooted yet
+  EXPECT_EQ(d.state.b.state, SlotState::kTrying);
+  EXPECT_FALSE(d.state.last_fallback);
+}
+
+TEST(BootState, CrashBetweenWritesAtEveryStepKeepsHostBootable) {
+  // Each plan's two writes, cut after the first, then an agent restart (same boot) and a reboot.
+  for (int step = 0; step < 3; ++step) {
+    Disk d = FreshHostOnA();
+    if (step >= 1) Install(d, Slot::kA, "KubeOS 2");
+    BootPlan plan;
+    if (step == 0) plan = *PlanInstallStart(d.state, d.env, Slot::kA);
+    if (step == 1) plan = *PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id);
+    if (step == 2) {
+      d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+      ASSERT_EQ(d.Reboot(), Slot::kB);
+      d.Restart(Slot::kB);
+      plan = *PlanMarkGood(d.state, d.env, Slot::kB, 1);
+    }
+    Slot booted = step == 2 ? Slot::kB : Slot::kA;
+    d.Apply(plan, /*crash_after=*/1);
+    d.Restart(booted);
+    d.ExpectBootable();
+    if (step == 1) {  // the arm never reached the env: no trial, image still installed, no false fallback
+      EXPECT_FALSE(d.state.trial) << step;
+      EXPECT_EQ(d.state.b.state, SlotState::kInstalled);
+      EXPECT_FALSE(d.state.last_fallback);
+    }
+    if (step == 2) {  // env committed, state completed on restart
+      EXPECT_EQ(d.state.b.state, SlotState::kGood);
+      EXPECT_FALSE(d.state.trial);
+    }
+    Slot next = d.Reboot();
+    EXPECT_NE(d.state.slot(next).state, SlotState::kInvalid) << step;
+  }
+}
+
+TEST(BootState, InstallDisarmsPendingTrialOfStandby) {
+  Disk d = FreshHostOnA();
+  Install(d, Slot::kA, "KubeOS 2");
+  d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+  StatusOr<BootPlan> p = PlanInstallStart(d.state, d.env, Slot::kA);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->order, WriteOrder::kEnvFirst);
+  d.Apply(*p);
+  EXPECT_TRUE(EnvCommittedTo(d.env, Slot::kA));
+  EXPECT_FALSE(d.state.trial);
+  d.ExpectBootable();
+}
+
+TEST(BootState, RefusalsAndRollback) {
+  Disk d = FreshHostOnA();
+  // Nothing installed: upgrade and rollback refuse.
+  EXPECT_EQ(PlanArmTrial(d.state, d.env, Slot::kA, "x").status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(PlanRollback(d.state, d.env, Slot::kA, "x").status().code(), StatusCode::kFailedPrecondition);
+  // Upgrade to B, commit, then roll back to A (a trial with fallback to B).
+  Install(d, Slot::kA, "KubeOS 2");
+  d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+  ASSERT_EQ(d.Reboot(), Slot::kB);
+  d.Restart(Slot::kB);
+  // Installing while on trial is refused.
+  EXPECT_EQ(PlanInstallStart(d.state, d.env, Slot::kB).status().code(), StatusCode::kFailedPrecondition);
+  d.Apply(*PlanMarkGood(d.state, d.env, Slot::kB, 1));
+  StatusOr<BootPlan> rb = PlanRollback(d.state, d.env, Slot::kB, d.boot_id);
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  d.Apply(*rb);
+  ASSERT_EQ(d.Reboot(), Slot::kA);
+  d.Restart(Slot::kA);
+  d.Apply(*PlanMarkGood(d.state, d.env, Slot::kA, 2));
+  EXPECT_TRUE(EnvCommittedTo(d.env, Slot::kA));
+  EXPECT_EQ(d.state.a.version, "KubeOS 1");
+  EXPECT_EQ(d.state.b.version, "KubeOS 2");
+}
+
+TEST(SimulateGrubBoot, Table) {
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> env;
+    Slot want;
+    std::optional<std::string> tries_after;
+  } cases[] = {
+      {{}, Slot::kA, std::nullopt},
+      {{{"saved_entry", "garbage"}}, Slot::kA, std::nullopt},
+      {{{"saved_entry", "B"}}, Slot::kB, std::nullopt},
+      {{{"saved_entry", "B"}, {"boot_tries", "2"}, {"fallback_entry", "A"}}, Slot::kB, "1"},
+      {{{"saved_entry", "B"}, {"boot_tries", "0"}, {"fallback_entry", "A"}}, Slot::kA, std::nullopt},
+      {{{"saved_entry", "B"}, {"boot_tries", "junk"}}, Slot::kB, "0"},
+      {{{"saved_entry", "A"}, {"next_entry", "B"}}, Slot::kB, std::nullopt},
+  };
+  for (const auto& c : cases) {
+    GrubEnv env;
+    for (const auto& [k, v] : c.env) env.Set(k, v);
+    GrubBoot b = SimulateGrubBoot(env);
+    EXPECT_EQ(b.slot, c.want);
+    EXPECT_EQ(b.env_after.Get("boot_tries"), c.tries_after);
+    EXPECT_EQ(b.env_after.Get("next_entry"), std::nullopt);
+  }
+}
+
+TEST(AgentStateCodec, RoundTrip) {
+  AgentState s;
+  s.a = {SlotState::kGood, "KubeOS 1", ""};
+  s.b = {SlotState::kTrying, "KubeOS 2", "ab"};
+  s.trial = TrialRecord{Slot::kB, "KubeOS 2", "id"};
+  s.last_operation = OperationRecord{"upgrade", true, "", 5};
+  StatusOr<AgentState> back = DecodeAgentState(EncodeAgentState(s));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, s);
+  EXPECT_EQ(DecodeAgentState("{").status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeAgentState(R"({"slots":{"A":{"state":"weird"},"B":{}}})").status().code(),
+            StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace kubeos::agent

@@ -1,0 +1,479 @@
+#include "agent/install.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "common/log.h"
+#include "common/process.h"
+
+namespace kubeos::agent {
+namespace {
+
+// mke2fs of a root filesystem: generous bound for multi-GiB trees on slow disks.
+constexpr std::chrono::minutes kMkfsTimeout{30};
+constexpr std::chrono::minutes kLabelTimeout{1};
+constexpr size_t kExtMagicAt = 1024 + 0x38;
+constexpr size_t kTarMagicAt = 257;
+
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) {
+    KUBEOS_CHECK(ctx_ && EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) == 1);
+  }
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  ~Sha256() { EVP_MD_CTX_free(ctx_); }
+  void Update(std::string_view d) { KUBEOS_CHECK(EVP_DigestUpdate(ctx_, d.data(), d.size()) == 1); }
+  std::string HexFinal() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    KUBEOS_CHECK(EVP_DigestFinal_ex(ctx_, md, &len) == 1);
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i) out += fmt::format("{:02x}", md[i]);
+    return out;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+Status PwriteAll(int fd, std::string_view data, uint64_t offset, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, "write " + what);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+
+// Writes the payload bytes to a target (slot or staging file) at increasing offsets. Two kWriteChunkBytes
+// buffers: the caller fills one while a writer thread hashes the other and pwrite()s it, then starts its
+// writeback (sync_file_range), so reading, hashing and the disk all run at once and the final fdatasync
+// has little left to do. Memory: two buffers, whatever the payload size.
+class PipelinedWriter {
+ public:
+  // `limit`: the target's size; writing past it fails (a slot file must not grow, a device would ENOSPC).
+  PipelinedWriter(int fd, std::string what, uint64_t start, uint64_t limit, Sha256& sha)
+      : fd_(fd), what_(std::move(what)), offset_(start), limit_(limit), sha_(sha) {
+    filling_.reserve(kWriteChunkBytes);
+    spare_.reserve(kWriteChunkBytes);
+    thread_ = std::jthread([this](const std::stop_token& st) { Run(st); });
+  }
+  PipelinedWriter(const PipelinedWriter&) = delete;
+  PipelinedWriter& operator=(const PipelinedWriter&) = delete;
+  ~PipelinedWriter() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  Status Write(std::string_view d) {
+    if (end() + d.size() > limit_) {
+      return ResourceExhausted(fmt::format("payload is larger than {} ({} bytes)", what_, limit_));
+    }
+    while (!d.empty()) {
+      size_t take = std::min(d.size(), kWriteChunkBytes - filling_.size());
+      filling_.append(d.substr(0, take));
+      d.remove_prefix(take);
+      if (filling_.size() == kWriteChunkBytes) KUBEOS_RETURN_IF_ERROR(Submit());
+    }
+    return Status::Ok();
+  }
+  // Submits the partial buffer and waits until everything is hashed and written.
+  Status Flush() {
+    if (!filling_.empty()) KUBEOS_RETURN_IF_ERROR(Submit());
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !busy_; });
+    return error_;
+  }
+  // Absolute end offset of the bytes written so far (the held-back header included).
+  uint64_t end() const { return offset_ + end_ + filling_.size(); }
+
+ private:
+  Status Submit() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !busy_; });  // the writer has finished the previous buffer
+    if (!error_.ok()) return error_;
+    std::swap(filling_, spare_);
+    filling_.clear();
+    block_offset_ = end_;
+    end_ += spare_.size();
+    busy_ = true;
+    cv_.notify_all();
+    return Status::Ok();
+  }
+
+  void Run(const std::stop_token& st) {
+    for (;;) {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return busy_ || stopping_ || st.stop_requested(); });
+      if (!busy_) return;
+      uint64_t off = offset_ + block_offset_;
+      lock.unlock();
+      sha_.Update(spare_);
+      Status s = PwriteAll(fd_, spare_, off, what_);
+      // Start writeback now (asynchronously); durability still comes from the final fdatasync.
+      if (s.ok())
+        sync_file_range(fd_, static_cast<off_t>(off), static_cast<off_t>(spare_.size()),
+                        SYNC_FILE_RANGE_WRITE);
+      lock.lock();
+      if (!s.ok() && error_.ok()) error_ = s;
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+
+  int fd_;
+  std::string what_;
+  uint64_t offset_;  // file offset of the first byte given to Write (the held-back header precedes it)
+  uint64_t limit_;
+  Sha256& sha_;
+  std::string filling_;  // caller thread only
+  uint64_t end_ = 0;     // caller thread only: bytes submitted
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string spare_;          // owned by the writer while busy_
+  uint64_t block_offset_ = 0;  // guarded by mu_
+  bool busy_ = false;          // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  Status error_;               // guarded by mu_
+  std::jthread thread_;        // last: joined first on destruction
+};
+
+Status ExtractTar(const std::filesystem::path& tar, const std::filesystem::path& dest) {
+  struct ReadDel {
+    void operator()(archive* a) const { archive_read_free(a); }
+  };
+  struct WriteDel {
+    void operator()(archive* a) const { archive_write_free(a); }
+  };
+  std::unique_ptr<archive, ReadDel> in(archive_read_new());
+  std::unique_ptr<archive, WriteDel> out(archive_write_disk_new());
+  archive_read_support_format_tar(in.get());
+  archive_read_support_format_gnutar(in.get());
+  archive_read_support_filter_all(in.get());
+  int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_XATTR |
+              ARCHIVE_EXTRACT_FFLAGS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS;
+  if (geteuid() == 0) flags |= ARCHIVE_EXTRACT_OWNER;
+  archive_write_disk_set_options(out.get(), flags);
+  archive_write_disk_set_standard_lookup(out.get());
+  auto err = [&](archive* a, std::string_view what) {
+    return InvalidArgumentError(fmt::format("extract {}: {}: {}", tar.string(), what,
+                                            archive_error_string(a) ? archive_error_string(a) : "error"));
+  };
+  if (archive_read_open_filename(in.get(), tar.c_str(), 1 << 16) != ARCHIVE_OK) return err(in.get(), "open");
+  for (;;) {
+    archive_entry* e = nullptr;
+    int r = archive_read_next_header(in.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) return err(in.get(), "read header");
+    std::string name = archive_entry_pathname(e);
+    // Entries are re-rooted under `dest` (an absolute path), so libarchive's own absolute-path check cannot
+    // be used; refuse absolute names here ("..": SECURE_NODOTDOT; symlink escapes: SECURE_SYMLINKS).
+    if (name.empty() || name.front() == '/') {
+      return InvalidArgumentError(
+          fmt::format("extract {}: entry \"{}\" has an absolute path", tar.string(), name));
+    }
+    archive_entry_set_pathname(e, (dest / name).c_str());
+    if (const char* link = archive_entry_hardlink(e); link != nullptr) {
+      if (link[0] == '/')
+        return InvalidArgumentError(fmt::format("extract {}: hard link {} is absolute", tar.string(), link));
+      archive_entry_set_hardlink(e, (dest / link).c_str());
+    }
+    if (archive_write_header(out.get(), e) < ARCHIVE_WARN) return err(out.get(), name);
+    if (archive_entry_size(e) > 0) {
+      const void* buf = nullptr;
+      size_t size = 0;
+      la_int64_t off = 0;
+      while ((r = archive_read_data_block(in.get(), &buf, &size, &off)) == ARCHIVE_OK) {
+        if (archive_write_data_block(out.get(), buf, size, off) < ARCHIVE_WARN) return err(out.get(), name);
+      }
+      if (r != ARCHIVE_EOF) return err(in.get(), name);
+    }
+    if (archive_write_finish_entry(out.get()) < ARCHIVE_WARN) return err(out.get(), name);
+  }
+  if (archive_write_close(out.get()) != ARCHIVE_OK) return err(out.get(), "close");
+  return Status::Ok();
+}
+
+// Receives the payload stream; decides its kind from the first kHeaderHoldBytes.
+class PayloadSink {
+ public:
+  PayloadSink(const HostDescription& host, Slot standby, InstallProgress& progress)
+      : host_(host), standby_(standby), slot_path_(host.slot_path(standby)), progress_(progress) {}
+
+  Status OnSize(std::optional<uint64_t> total) {
+    total_ = total;
+    progress_.total = total.value_or(0);
+    return Status::Ok();
+  }
+
+  Status OnData(std::string_view d) {
+    progress_.bytes += d.size();
+    if (kind_ == PayloadKind::kUnknown) {
+      size_t take = std::min(d.size(), kHeaderHoldBytes - head_.size());
+      head_.append(d.substr(0, take));
+      sha_.Update(d.substr(0, take));  // the header is hashed here, everything after it by the writer
+      d.remove_prefix(take);
+      if (head_.size() < kHeaderHoldBytes) return Status::Ok();
+      KUBEOS_RETURN_IF_ERROR(Open());
+    }
+    return writer_->Write(d);
+  }
+
+  // After the whole stream: compares the digest, then makes the slot (or staging) complete.
+  Status Finish(const std::string& expected_sha) {
+    if (kind_ == PayloadKind::kUnknown) KUBEOS_RETURN_IF_ERROR(Open());
+    KUBEOS_RETURN_IF_ERROR(writer_->Flush());
+    progress_.phase = InstallPhase::kVerifying;
+    std::string got = sha_.HexFinal();
+    if (got != Lower(expected_sha)) {
+      return InvalidArgumentError(fmt::format(
+          "checksum mismatch: payload sha256 {} but the request expects {}; nothing was activated", got,
+          Lower(expected_sha)));
+    }
+    return kind_ == PayloadKind::kExtImage ? CommitImage() : BuildFromTar();
+  }
+
+  // Removes staging files (the slot stays invalid: header zeroed, state kInvalid).
+  void Cleanup() {
+    std::error_code ec;
+    std::filesystem::remove_all(host_.staging_dir(), ec);
+  }
+
+ private:
+  Status Open() {
+    kind_ = SniffPayload(head_);
+    if (kind_ == PayloadKind::kUnknown) {
+      return InvalidArgumentError(
+          "payload is neither a tar archive (os.tar) nor an ext2/3/4 filesystem image");
+    }
+    KUBEOS_RETURN_IF_ERROR(OpenSlotAndInvalidate());
+    if (kind_ == PayloadKind::kExtImage) {
+      if (total_ && *total_ > capacity_) {
+        return ResourceExhausted(fmt::format("image is {} bytes but slot {} ({}) holds {}", *total_,
+                                             SlotName(standby_), slot_path_.string(), capacity_));
+      }
+      writer_ = std::make_unique<PipelinedWriter>(slot_fd_.get(), slot_path_.string(), head_.size(),
+                                                  capacity_, sha_);
+      return Status::Ok();
+    }
+    return OpenStaging();
+  }
+
+  Status OpenSlotAndInvalidate() {
+    KUBEOS_ASSIGN_OR_RETURN(capacity_, DeviceSize(slot_path_));
+    slot_fd_ = Fd(open(slot_path_.c_str(), O_WRONLY | O_CLOEXEC));
+    if (slot_fd_.get() < 0) return ErrnoError(errno, "open slot " + slot_path_.string());
+    // Zero the superblock region first and make it durable: from here on the slot holds no filesystem
+    // until Commit writes the verified header.
+    std::string zeros(std::min<uint64_t>(kHeaderHoldBytes, capacity_), '\0');
+    KUBEOS_RETURN_IF_ERROR(PwriteAll(slot_fd_.get(), zeros, 0, slot_path_.string()));
+    if (fdatasync(slot_fd_.get()) != 0) return ErrnoError(errno, "fsync " + slot_path_.string());
+    return Status::Ok();
+  }
+
+  Status OpenStaging() {
+    std::filesystem::path dir = host_.staging_dir();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return ErrnoError(ec.value(), "create " + dir.string());
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+    struct statvfs vfs {};
+    if (statvfs(dir.c_str(), &vfs) != 0) return ErrnoError(errno, "statvfs " + dir.string());
+    uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    // The tar and its extracted tree are both staged: twice the payload plus a margin.
+    uint64_t need = 2 * total_.value_or(0) + kStagingMarginBytes;
+    if (free_bytes < need) {
+      return ResourceExhausted(
+          fmt::format("{} has {} bytes free; staging this payload needs {}", dir.string(), free_bytes, need));
+    }
+    tar_path_ = dir / "os.tar";
+    tar_fd_ = Fd(open(tar_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (tar_fd_.get() < 0) return ErrnoError(errno, "create " + tar_path_.string());
+    KUBEOS_RETURN_IF_ERROR(PwriteAll(tar_fd_.get(), head_, 0, tar_path_.string()));
+    writer_ = std::make_unique<PipelinedWriter>(tar_fd_.get(), tar_path_.string(), head_.size(),
+                                                std::numeric_limits<uint64_t>::max(), sha_);
+    return Status::Ok();
+  }
+
+  Status CommitImage() {
+    if (writer_->end() > capacity_) {
+      return ResourceExhausted(fmt::format("image is {} bytes but slot {} holds {}", writer_->end(),
+                                           SlotName(standby_), capacity_));
+    }
+    progress_.phase = InstallPhase::kFinishing;
+    // Body durable first, header last: a crash in between leaves a slot without a superblock.
+    if (fdatasync(slot_fd_.get()) != 0) return ErrnoError(errno, "fsync " + slot_path_.string());
+    KUBEOS_RETURN_IF_ERROR(PwriteAll(slot_fd_.get(), head_, 0, slot_path_.string()));
+    if (fdatasync(slot_fd_.get()) != 0) return ErrnoError(errno, "fsync " + slot_path_.string());
+    slot_fd_ = Fd();
+    KUBEOS_ASSIGN_OR_RETURN(std::string label, ReadExtLabel(slot_path_));
+    if (label != SlotLabel(standby_)) {
+      KUBEOS_ASSIGN_OR_RETURN(
+          RunResult r, RunProgram({"e2label", slot_path_.string(), SlotLabel(standby_)}, kLabelTimeout));
+      if (r.exit_code != 0) {
+        return InternalError(fmt::format("e2label {} {}: exit {}: {}", slot_path_.string(),
+                                         SlotLabel(standby_), r.exit_code, r.output));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status BuildFromTar() {
+    progress_.phase = InstallPhase::kBuilding;
+    if (fsync(tar_fd_.get()) != 0) return ErrnoError(errno, "fsync " + tar_path_.string());
+    tar_fd_ = Fd();
+    std::filesystem::path rootfs = host_.staging_dir() / "rootfs";
+    std::error_code ec;
+    std::filesystem::create_directories(rootfs, ec);
+    if (ec) return ErrnoError(ec.value(), "create " + rootfs.string());
+    KUBEOS_RETURN_IF_ERROR(ExtractTar(tar_path_, rootfs));
+    std::filesystem::remove(tar_path_, ec);  // free the space before mke2fs reads the tree
+    slot_fd_ = Fd();
+    KUBEOS_ASSIGN_OR_RETURN(RunResult r,
+                            RunProgram({"mke2fs", "-F", "-q", "-t", "ext4", "-E", "nodiscard", "-L",
+                                        SlotLabel(standby_), "-d", rootfs.string(), slot_path_.string()},
+                                       kMkfsTimeout));
+    if (r.exit_code != 0) {
+      return InternalError(fmt::format("mke2fs on slot {} ({}): exit {}: {}", SlotName(standby_),
+                                       slot_path_.string(), r.exit_code, r.output));
+    }
+    Cleanup();
+    return Status::Ok();
+  }
+
+  const HostDescription& host_;
+  Slot standby_;
+  std::filesystem::path slot_path_;
+  InstallProgress& progress_;
+  Sha256 sha_;
+  std::optional<uint64_t> total_;
+  std::string head_;
+  PayloadKind kind_ = PayloadKind::kUnknown;
+  uint64_t capacity_ = 0;
+  Fd slot_fd_;
+  Fd tar_fd_;
+  std::filesystem::path tar_path_;
+  std::unique_ptr<PipelinedWriter> writer_;  // declared after sha_: destroyed (joined) before it
+};
+
+}  // namespace
+
+std::string_view InstallPhaseName(InstallPhase phase) {
+  switch (phase) {
+    case InstallPhase::kIdle:
+      return "idle";
+    case InstallPhase::kDownloading:
+      return "downloading";
+    case InstallPhase::kVerifying:
+      return "verifying";
+    case InstallPhase::kBuilding:
+      return "building";
+    case InstallPhase::kFinishing:
+      return "finishing";
+    case InstallPhase::kDone:
+      return "done";
+    case InstallPhase::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+PayloadKind SniffPayload(std::string_view head) {
+  if (head.size() >= kTarMagicAt + 5 && head.substr(kTarMagicAt, 5) == "ustar") return PayloadKind::kTar;
+  if (head.size() >= kExtMagicAt + 2 && static_cast<unsigned char>(head[kExtMagicAt]) == 0x53 &&
+      static_cast<unsigned char>(head[kExtMagicAt + 1]) == 0xEF) {
+    return PayloadKind::kExtImage;
+  }
+  return PayloadKind::kUnknown;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  Sha256 h;
+  h.Update(data);
+  return h.HexFinal();
+}
+
+Status InstallPayload(const HostDescription& host, Slot standby, const InstallRequest& request,
+                      InstallProgress& progress) {
+  std::string expected = Lower(request.sha256);
+  if (expected.size() != 64 || expected.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return InvalidArgumentError("check_sum must be the 64-hex-digit SHA-256 of the payload");
+  }
+  progress.phase = InstallPhase::kDownloading;
+  progress.bytes = 0;
+  progress.total = 0;
+  PayloadSink sink(host, standby, progress);
+  FetchCallbacks cb{.on_size = [&](std::optional<uint64_t> t) { return sink.OnSize(t); },
+                    .on_data = [&](std::string_view d) { return sink.OnData(d); }};
+  auto t0 = std::chrono::steady_clock::now();
+  Status s = Fetch(request.fetch, cb);
+  auto t1 = std::chrono::steady_clock::now();
+  if (s.ok()) s = sink.Finish(expected);
+  auto t2 = std::chrono::steady_clock::now();
+  log::Info("install pass", {{"slot", SlotName(standby)},
+                             {"bytes", progress.bytes.load()},
+                             {"stream_seconds", std::chrono::duration<double>(t1 - t0).count()},
+                             {"finish_seconds", std::chrono::duration<double>(t2 - t1).count()},
+                             {"ok", s.ok()}});
+  if (!s.ok()) {
+    sink.Cleanup();
+    progress.phase = InstallPhase::kFailed;
+    return s.WithContext(fmt::format("install into slot {}", SlotName(standby)));
+  }
+  progress.phase = InstallPhase::kDone;
+  return Status::Ok();
+}
+
+}  // namespace kubeos::agent

@@ -1,0 +1,62 @@
+// The install pipeline, one pass with bounded memory: source (download.h) -> SHA-256 while streaming ->
+// sink into the standby slot. The caller has already made the standby invalid (boot_state.h) before this
+// runs; this code never touches the boot env.
+//
+// Payload kind is sniffed from the first bytes:
+//   * an ext2/3/4 filesystem image (the fast path) is written straight to the standby slot, after a size
+//     check against the slot. Its first kHeaderHoldBytes (which hold the superblock) are zeroed before the
+//     first byte and written last, only after the digest matched: a half-written slot has no filesystem.
+//     The label is then set to ROOT-<slot> if it differs.
+//   * the original's rootfs tarball (os.tar) is streamed to <persist>/KubeOS-Update/os.tar after a free-space
+//     check, verified, extracted with libarchive into <persist>/KubeOS-Update/rootfs, and turned into an ext4
+//     filesystem on the slot with `mke2fs -d` (no loop mount). Staging is removed afterwards.
+// Thread-safety: InstallPayload runs on one thread; InstallProgress is read from others (atomics).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "agent/download.h"
+#include "agent/host.h"
+#include "agent/slot.h"
+#include "common/status.h"
+
+namespace kubeos::agent {
+
+// Superblock region held back until the digest is verified: ext* keeps its primary superblock at 1 KiB and
+// GPT/MBR-style signatures live in the first sectors; 64 KiB covers all of them and is trivial memory.
+constexpr size_t kHeaderHoldBytes = size_t{64} * 1024;
+// Disk writes are coalesced to this size: large enough for full device bandwidth, small for RSS.
+constexpr size_t kWriteChunkBytes = size_t{4} * 1024 * 1024;
+// Extra free space required on persist beyond the staged payload (the original used 10 MiB).
+constexpr uint64_t kStagingMarginBytes = uint64_t{10} * 1024 * 1024;
+
+enum class InstallPhase { kIdle, kDownloading, kVerifying, kBuilding, kFinishing, kDone, kFailed };
+std::string_view InstallPhaseName(InstallPhase phase);
+
+struct InstallProgress {
+  std::atomic<InstallPhase> phase{InstallPhase::kIdle};
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> total{0};  // 0: unknown
+};
+
+enum class PayloadKind { kUnknown, kExtImage, kTar };
+// Decides from the first bytes (up to kHeaderHoldBytes); kUnknown when neither matches.
+PayloadKind SniffPayload(std::string_view head);
+
+struct InstallRequest {
+  FetchOptions fetch;
+  std::string sha256;  // expected, hex (case-insensitive)
+};
+
+// Lower-case hex SHA-256 of a string (tests, small inputs).
+std::string Sha256Hex(std::string_view data);
+
+// Streams, verifies and writes the payload into `standby`. InvalidArgument (bad payload, checksum mismatch),
+// ResourceExhausted (slot too small, persist too full), NotFound/Unavailable (source), errno-derived codes.
+Status InstallPayload(const HostDescription& host, Slot standby, const InstallRequest& request,
+                      InstallProgress& progress);
+
+}  // namespace kubeos::agent

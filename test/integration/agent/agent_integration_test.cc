@@ -1,0 +1,416 @@
+// os-agent against a simulated host (sim_host.h) and real HTTPS servers with real certificate files: the
+// install pipeline's success and failure cases, the trial/fallback cycle, the RPC contract (busy, status
+// during install, error code -1), and the grubenv format cross-checked with the real grub-editenv.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "agent/client.h"
+#include "agent/grubenv.h"
+#include "agent/host.h"
+#include "agent/install.h"
+#include "common/file.h"
+#include "https_server.h"
+#include "pki/x509.h"
+#include "sim_host.h"
+
+namespace kubeos::agenttest {
+namespace {
+
+using agent::Slot;
+using nlohmann::json;
+
+struct Pki {
+  pki::CertAndKey ca, server, client, other_ca;
+};
+
+// Sends bytes on a fresh connection to the agent socket and returns the first newline-terminated answer.
+StatusOr<std::string> RawExchange(const std::filesystem::path& socket_path, std::string_view request) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof(addr.sun_path) - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return ErrnoError(errno, "connect");
+  }
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return ErrnoError(errno, "send");
+  }
+  std::string in;
+  char buf[4096];
+  while (in.find('\n') == std::string::npos) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return in;
+}
+
+const Pki& TestPki() {
+  static const Pki p = [] {
+    Pki x;
+    x.ca = *pki::MakeCa("agent-test-ca");
+    x.other_ca = *pki::MakeCa("some-other-ca");
+    x.server =
+        *pki::MakeSignedCert(x.ca, {.common_name = "server", .ip_addresses = {"127.0.0.1"}, .server = true});
+    x.client = *pki::MakeSignedCert(x.ca, {.common_name = "node", .client = true});
+    return x;
+  }();
+  return p;
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StatusOr<SimHost> h = SimHost::Create();
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    host_.emplace(std::move(*h));
+    const Pki& p = TestPki();
+    ASSERT_TRUE(WriteFileAtomic(host_->certs() / "ca.crt", p.ca.cert_pem).ok());
+    ASSERT_TRUE(WriteFileAtomic(host_->certs() / "other-ca.crt", p.other_ca.cert_pem).ok());
+    ASSERT_TRUE(WriteFileAtomic(host_->certs() / "client.crt", p.client.cert_pem).ok());
+    ASSERT_TRUE(WriteFileAtomic(host_->certs() / "client.key", p.client.key_pem, {.mode = 0600}).ok());
+    image_ = host_->dir() / "image.ext4";
+    ASSERT_TRUE(MakeExtImage(image_, uint64_t{8} * 1024 * 1024, "slot B v2").ok());
+    image_bytes_ = *ReadFile(image_);
+    slot_a_sha_ = FileSha256(host_->slot(Slot::kA));
+    ASSERT_TRUE(host_->StartAgent().ok());
+  }
+
+  std::unique_ptr<HttpsServer> Serve(std::string payload, bool mtls = true, bool tls = true) {
+    const Pki& p = TestPki();
+    auto s = std::make_unique<HttpsServer>(HttpsServerOptions{.tls = tls,
+                                                              .cert_pem = p.server.cert_pem,
+                                                              .key_pem = p.server.key_pem,
+                                                              .client_ca_pem = mtls ? p.ca.cert_pem : "",
+                                                              .payload = std::move(payload)});
+    EXPECT_TRUE(s->Start().ok());
+    return s;
+  }
+
+  static json Request(const std::string& url, const std::string& sha, bool mtls = true,
+                      const std::string& ca = "ca.crt") {
+    return json::array(
+        {{{"version", "KubeOS 2"},
+          {"check_sum", sha},
+          {"image_type", "disk"},
+          {"container_image", ""},
+          {"image_url", url},
+          {"flag_safe", false},
+          {"mtls", mtls},
+          {"certs", {{"ca_cert", ca}, {"client_cert", "client.crt"}, {"client_key", "client.key"}}}}});
+  }
+
+  // The safety promise after any failed install: the booted slot untouched, the env still commits to it,
+  // and the standby is not marked usable (and holds no filesystem once writing began).
+  void ExpectSafeAfterFailure(const std::string& error_fragment) {
+    EXPECT_EQ(FileSha256(host_->slot(Slot::kA)), slot_a_sha_);
+    EXPECT_EQ(host_->EnvList(), "saved_entry=A\n");
+    json st = host_->AgentStatus();
+    EXPECT_EQ(st["booted_slot"], "A");
+    std::string b = st["slots"]["B"]["state"];
+    EXPECT_TRUE(b == "invalid" || b == "empty") << b;
+    EXPECT_FALSE(agent::ReadExtLabel(host_->slot(Slot::kB)).ok()) << "standby has a visible filesystem";
+    ASSERT_TRUE(st["last_operation"].is_object()) << st.dump();
+    EXPECT_FALSE(st["last_operation"]["ok"].get<bool>());
+    EXPECT_NE(st["last_operation"]["message"].get<std::string>().find(error_fragment), std::string::npos)
+        << st["last_operation"].dump();
+    EXPECT_EQ(host_->Call("upgrade").status().code(), StatusCode::kUnknown);  // nothing to boot
+    EXPECT_FALSE(std::filesystem::exists(host_->reboot_marker()));
+  }
+
+  StatusOr<json> PrepareFrom(const std::string& url, const std::string& sha, bool mtls = true,
+                             const std::string& ca = "ca.crt") {
+    return host_->Call("prepare_upgrade", Request(url, sha, mtls, ca));
+  }
+
+  std::optional<SimHost> host_;
+  std::filesystem::path image_;
+  std::string image_bytes_;
+  std::string slot_a_sha_;
+};
+
+TEST_F(AgentTest, GoodInstallOverMtlsThenTrialAndMarkGood) {
+  auto server = Serve(image_bytes_);
+  StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, json({{"status", "UpgradeReady"}}));
+  EXPECT_EQ(ReadHello(host_->slot(Slot::kB)), "slot B v2");
+  EXPECT_EQ(*agent::ReadExtLabel(host_->slot(Slot::kB)), "ROOT-B");
+  EXPECT_TRUE(RunTool({"e2fsck", "-fn", host_->slot(Slot::kB).string()}).ok());
+  json st = host_->AgentStatus();
+  EXPECT_EQ(st["slots"]["B"]["state"], "installed");
+  EXPECT_EQ(st["slots"]["B"]["version"], "KubeOS 2");
+  EXPECT_EQ(st["slots"]["A"]["version"], "KubeOS 1");
+  EXPECT_EQ(FileSha256(host_->slot(Slot::kA)), slot_a_sha_);
+
+  StatusOr<json> up = host_->Call("upgrade");
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(*up, json({{"status", "Upgraded"}}));
+  EXPECT_TRUE(std::filesystem::exists(host_->reboot_marker()));
+  EXPECT_EQ(host_->EnvList(), "saved_entry=B\nboot_tries=2\nfallback_entry=A\n");
+
+  ASSERT_TRUE(host_->StopAgent().ok());
+  ASSERT_EQ(*host_->Reboot(), Slot::kB);
+  ASSERT_TRUE(host_->StartAgent().ok());
+  st = host_->AgentStatus();
+  EXPECT_EQ(st["booted_slot"], "B");
+  EXPECT_TRUE(st["on_trial"].get<bool>());
+  StatusOr<json> good = host_->Call("mark_good");
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(host_->EnvList(), "saved_entry=B\n");
+  st = host_->AgentStatus();
+  EXPECT_EQ(st["slots"]["B"]["state"], "good");
+  EXPECT_FALSE(st["on_trial"].get<bool>());
+}
+
+TEST_F(AgentTest, FailedTrialFallsBackAndIsReported) {
+  auto server = Serve(image_bytes_);
+  ASSERT_TRUE(PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_)).ok());
+  ASSERT_TRUE(host_->Call("upgrade").ok());
+  host_->KillAgent();
+  // Slot B "crashes" on every boot: no agent ever runs there.
+  ASSERT_EQ(*host_->Reboot(), Slot::kB);
+  ASSERT_EQ(*host_->Reboot(), Slot::kB);
+  ASSERT_EQ(*host_->Reboot(), Slot::kA);
+  ASSERT_TRUE(host_->StartAgent().ok());
+  json st = host_->AgentStatus();
+  EXPECT_EQ(st["booted_slot"], "A");
+  EXPECT_EQ(st["slots"]["B"]["state"], "failed");
+  ASSERT_TRUE(st["last_fallback"].is_object()) << st.dump();
+  EXPECT_NE(st["last_fallback"]["message"].get<std::string>().find("KubeOS 2"), std::string::npos);
+  EXPECT_EQ(host_->EnvList(), "saved_entry=A\n");
+  EXPECT_EQ(host_->Call("upgrade").status().code(), StatusCode::kUnknown);  // a failed slot is not retried
+}
+
+TEST_F(AgentTest, RollbackBootsTheOtherSlot) {
+  auto server = Serve(image_bytes_);
+  ASSERT_TRUE(PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_)).ok());
+  ASSERT_TRUE(host_->Call("upgrade").ok());
+  ASSERT_TRUE(host_->StopAgent().ok());
+  ASSERT_EQ(*host_->Reboot(), Slot::kB);
+  ASSERT_TRUE(host_->StartAgent().ok());
+  ASSERT_TRUE(host_->Call("mark_good").ok());
+  StatusOr<json> rb = host_->Call("rollback");
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  EXPECT_EQ(*rb, json({{"status", "Rollbacked"}}));
+  EXPECT_EQ(host_->EnvList(), "saved_entry=A\nboot_tries=2\nfallback_entry=B\n");
+}
+
+TEST_F(AgentTest, RootfsTarballOverHttpsWithoutMtls) {
+  std::filesystem::path tar = host_->dir() / "os.tar";
+  ASSERT_TRUE(MakeRootfsTar(tar, "from tar").ok());
+  std::string bytes = *ReadFile(tar);
+  auto server = Serve(bytes, /*mtls=*/false);
+  StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.tar", agent::Sha256Hex(bytes), /*mtls=*/false);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(ReadHello(host_->slot(Slot::kB)), "from tar");
+  EXPECT_EQ(*agent::ReadExtLabel(host_->slot(Slot::kB)), "ROOT-B");
+  EXPECT_FALSE(std::filesystem::exists(host_->dir() / "persist" / "KubeOS-Update")) << "staging left behind";
+}
+
+TEST_F(AgentTest, LocalFileInstall) {
+  StatusOr<json> r = PrepareFrom(image_.string(), agent::Sha256Hex(image_bytes_));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(ReadHello(host_->slot(Slot::kB)), "slot B v2");
+}
+
+TEST_F(AgentTest, ResumesATruncatedDownloadWithRange) {
+  auto server = Serve(image_bytes_);
+  StatusOr<json> r =
+      PrepareFrom(server->base_url() + "/truncate-once/os.img", agent::Sha256Hex(image_bytes_));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GE(server->range_requests(), 1);
+  EXPECT_EQ(ReadHello(host_->slot(Slot::kB)), "slot B v2");
+}
+
+TEST_F(AgentTest, WrongCaIsRefused) {
+  auto server = Serve(image_bytes_);
+  StatusOr<json> r =
+      PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_), true, "other-ca.crt");
+  ASSERT_FALSE(r.ok());
+  ExpectSafeAfterFailure("certificate");
+}
+
+TEST_F(AgentTest, MissingClientCertIsRefused) {
+  auto server = Serve(image_bytes_, /*mtls=*/true);
+  StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_), false);
+  ASSERT_FALSE(r.ok());
+  ExpectSafeAfterFailure("GET https://127.0.0.1");
+}
+
+TEST_F(AgentTest, ChecksumMismatchActivatesNothing) {
+  auto server = Serve(image_bytes_);
+  StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex("something else"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("checksum mismatch"), std::string::npos);
+  ExpectSafeAfterFailure("checksum mismatch");
+}
+
+TEST_F(AgentTest, TruncatedBodyFailsAfterResumes) {
+  auto server = Serve(image_bytes_);
+  StatusOr<json> r = PrepareFrom(server->base_url() + "/truncate/os.img", agent::Sha256Hex(image_bytes_));
+  ASSERT_FALSE(r.ok());
+  ExpectSafeAfterFailure("transfer failed");
+}
+
+TEST_F(AgentTest, StalledBodyTimesOut) {
+  auto server = Serve(image_bytes_);
+  StatusOr<json> r = PrepareFrom(server->base_url() + "/stall/os.img", agent::Sha256Hex(image_bytes_));
+  ASSERT_FALSE(r.ok());
+  ExpectSafeAfterFailure("stalled");
+}
+
+TEST_F(AgentTest, PlainHttpNeedsFlagSafe) {
+  auto server = Serve(image_bytes_, false, /*tls=*/false);
+  StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(server->requests(), 0) << "no byte may be fetched over plain http without flagSafe";
+  ExpectSafeAfterFailure("not safe");
+  // With flagSafe it works.
+  json req = Request(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_));
+  req[0]["flag_safe"] = true;
+  StatusOr<json> ok = host_->Call("prepare_upgrade", req);
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+}
+
+TEST_F(AgentTest, NotFound) {
+  auto server = Serve(image_bytes_);
+  StatusOr<json> r = PrepareFrom(server->base_url() + "/missing/os.img", agent::Sha256Hex(image_bytes_));
+  ASSERT_FALSE(r.ok());
+  ExpectSafeAfterFailure("404");
+}
+
+TEST_F(AgentTest, PartitionTooSmall) {
+  std::filesystem::path big = host_->dir() / "big.ext4";
+  ASSERT_TRUE(MakeExtImage(big, kSlotBytes + uint64_t{4} * 1024 * 1024, "too big").ok());
+  std::string bytes = *ReadFile(big);
+  auto server = Serve(bytes);
+  StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(bytes));
+  ASSERT_FALSE(r.ok());
+  ExpectSafeAfterFailure("holds");
+}
+
+TEST_F(AgentTest, SlotEvidenceDisagreementRefusesInstall) {
+  ASSERT_TRUE(host_->StopAgent().ok());
+  ASSERT_TRUE(host_->SetBootEvidence(Slot::kB, Slot::kA).ok());  // kernel says B, / is on A
+  ASSERT_TRUE(host_->StartAgent().ok());
+  json st = host_->AgentStatus();
+  EXPECT_TRUE(st["booted_slot"].is_null());
+  StatusOr<json> r = PrepareFrom(image_.string(), agent::Sha256Hex(image_bytes_));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("refusing to install"), std::string::npos) << r.status().message();
+  EXPECT_EQ(FileSha256(host_->slot(Slot::kA)), slot_a_sha_);
+  EXPECT_EQ(host_->EnvList(), "saved_entry=A\n");
+}
+
+TEST_F(AgentTest, BusyAndStatusDuringInstall) {
+  std::string big(size_t{12} * 1024 * 1024, '\0');
+  big.replace(0, image_bytes_.size(), image_bytes_);  // an ext image padded to 12 MiB: a ~4 s slow download
+  auto server = Serve(big);
+  std::thread install([&] {
+    StatusOr<json> r = PrepareFrom(server->base_url() + "/slow/os.img", agent::Sha256Hex(big));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  });
+  json running;
+  for (int i = 0; i < 200 && running.is_null(); ++i) {
+    json st = host_->AgentStatus();
+    if (st["operation"].is_object() && st["operation"]["bytes"].get<uint64_t>() > 0)
+      running = st["operation"];
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(running.is_object()) << "status never showed the running install";
+  EXPECT_EQ(running["name"], "prepare_upgrade");
+  EXPECT_EQ(running["phase"], "downloading");
+  EXPECT_EQ(running["total"].get<uint64_t>(), big.size());
+  StatusOr<json> busy = host_->Call("upgrade");
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.status().message(), "Busy: os-agent is processing another request");
+  install.join();
+  EXPECT_TRUE(host_->AgentStatus()["operation"].is_null());
+}
+
+TEST_F(AgentTest, RpcContract) {
+  StatusOr<json> unknown = host_->Call("reboot_now");
+  EXPECT_EQ(unknown.status().code(), StatusCode::kUnimplemented);
+  StatusOr<json> bad = host_->Call("prepare_upgrade", json::array({{{"image_type", "qcow"}}}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("Invalid image type \"qcow\""), std::string::npos);
+  StatusOr<json> cfg =
+      host_->Call("configure",
+                  json::parse(R"([{"configs":[{"model":"kernel.sysctl","config_path":"","contents":{}}]}])"));
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.status().message().find("not built into this agent yet"), std::string::npos);
+  // Raw wire check: error code -1 and newline-terminated response.
+  StatusOr<std::string> raw =
+      RawExchange(host_->socket(), R"({"jsonrpc":"2.0","method":"upgrade","params":[],"id":3})");
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  json resp = json::parse(*raw);
+  EXPECT_EQ(resp["error"]["code"], -1);
+  EXPECT_EQ(resp["id"], 3);
+  EXPECT_EQ(raw->back(), '\n');
+  struct stat st {};
+  ASSERT_EQ(stat(host_->socket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  ASSERT_EQ(stat(host_->socket().parent_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0750u);
+}
+
+TEST_F(AgentTest, NotifiesSystemdWhenReady) {
+  ASSERT_TRUE(host_->StopAgent().ok());
+  std::filesystem::path notify = host_->dir() / "notify.sock";
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, notify.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_TRUE(host_->StartAgent({{"NOTIFY_SOCKET", notify.string()}}).ok());
+  pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1) << "no sd_notify datagram";
+  char buf[512] = {0};
+  ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+  close(fd);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, 8), "READY=1\n") << buf;
+}
+
+// The grubenv format, both directions, against the real grub-editenv.
+TEST(GrubEnvCrossCheck, OursAndGrubEditenvAgree) {
+  StatusOr<TempDir> dir = TempDir::Create("grubenv-x");
+  ASSERT_TRUE(dir.ok());
+  std::filesystem::path ours = dir->path() / "ours";
+  std::filesystem::path theirs = dir->path() / "theirs";
+  agent::GrubEnv env;
+  env.Set("saved_entry", "B");
+  env.Set("boot_tries", "2");
+  env.Set("weird", "a\\b c=d");
+  ASSERT_TRUE(agent::WriteGrubEnvFile(ours, env).ok());
+  EXPECT_EQ(*RunTool({"grub-editenv", ours.string(), "list"}),
+            "saved_entry=B\nboot_tries=2\nweird=a\\b c=d\n");
+  ASSERT_TRUE(RunTool({"grub-editenv", theirs.string(), "create"}).ok());
+  ASSERT_TRUE(
+      RunTool({"grub-editenv", theirs.string(), "set", "saved_entry=B", "boot_tries=2", "weird=a\\b c=d"})
+          .ok());
+  EXPECT_EQ(*ReadFile(ours), *ReadFile(theirs)) << "byte-identical blocks";
+  StatusOr<agent::GrubEnv> back = agent::ReadGrubEnvFile(theirs);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, env);
+  // grub-editenv edits our file in place (as GRUB's save_env does) and we still read it.
+  ASSERT_TRUE(RunTool({"grub-editenv", ours.string(), "unset", "boot_tries"}).ok());
+  back = agent::ReadGrubEnvFile(ours);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->Get("boot_tries"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace kubeos::agenttest
