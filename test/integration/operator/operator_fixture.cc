@@ -52,6 +52,8 @@ json YamlToJson(const YAML::Node& n) {
   }
 }
 
+constexpr std::chrono::milliseconds kLabelToIdle{150};
+
 template <typename Pred>
 bool WaitFor(Pred pred, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -233,6 +235,9 @@ void Fleet::Finish(const std::string& node) {
                                {{"metadata",
                                  {{"labels", {{api::kUpgradingLabel, nullptr}, {api::kConfiguringLabel, nullptr}}}}}});
   ASSERT_TRUE(unlabel.ok()) << unlabel.status().ToString();
+  // A real proxy does work between the two writes; the pause also makes sure the hand-off is driven by the
+  // OSInstance event itself, not by a pass that happened to run late after the label event.
+  std::this_thread::sleep_for(kLabelToIdle);
   auto idle = client_.Patch(api::OsInstanceResource(), "default", node, kube::PatchType::kMerge,
                             {{"spec", {{"nodestatus", "idle"}}}});
   ASSERT_TRUE(idle.ok()) << idle.status().ToString();
