@@ -94,7 +94,7 @@ class WorkQueue {
     if (dirty_.count(k) != 0) {
       queue_.push_back(k);
       ++wakeups_;
-    cv_.notify_one();
+      cv_.notify_one();
     }
   }
   void ShutDown() {
@@ -159,8 +159,8 @@ class WorkQueue {
   std::unordered_set<Key, Hash> processing_;                                    // guarded by mu_
   std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> delayed_;  // guarded by mu_
   uint64_t seq_ = 0;                                                            // guarded by mu_
-  uint64_t wakeups_ = 0;  // guarded by mu_; bumped with every notify
-  bool shutting_down_ = false;                                                  // guarded by mu_
+  uint64_t wakeups_ = 0;        // guarded by mu_; bumped with every notify
+  bool shutting_down_ = false;  // guarded by mu_
 };
 
 }  // namespace kubeos::kube

@@ -41,9 +41,10 @@ Controller::Controller(kube::Client& client, ControllerOptions options, Metrics&
       metrics_(metrics),
       recorder_(client, "os-operator", options_.event_host) {
   os_ = std::make_unique<kube::JsonInformer>(client_, kube::ReflectorOptions{.resource = api::OsResource()});
-  osinstances_ =
-      std::make_unique<kube::JsonInformer>(client_, kube::ReflectorOptions{.resource = api::OsInstanceResource()});
-  nodes_ = std::make_unique<kube::JsonInformer>(client_, kube::ReflectorOptions{.resource = kube::Resource::Nodes()});
+  osinstances_ = std::make_unique<kube::JsonInformer>(
+      client_, kube::ReflectorOptions{.resource = api::OsInstanceResource()});
+  nodes_ = std::make_unique<kube::JsonInformer>(client_,
+                                                kube::ReflectorOptions{.resource = kube::Resource::Nodes()});
   osinstances_->store().AddIndexer(kNodeIndex, kube::LabelIndexer(api::kOsInstanceNodeLabel));
 
   using Ptr = kube::Informer<json>::Ptr;
@@ -98,7 +99,9 @@ void Controller::Stop() {
   nodes_->Stop();
 }
 
-bool Controller::Synced() const { return os_->HasSynced() && osinstances_->HasSynced() && nodes_->HasSynced(); }
+bool Controller::Synced() const {
+  return os_->HasSynced() && osinstances_->HasSynced() && nodes_->HasSynced();
+}
 
 bool Controller::WaitForSync(std::chrono::milliseconds timeout, const std::stop_token& stop) {
   const auto deadline = Clock::now() + timeout;
@@ -114,14 +117,17 @@ void Controller::EnqueueAllOs() {
 }
 
 kube::Informer<json>::Ptr Controller::Resolve(const std::string& kind, const std::string& key) const {
-  kube::JsonInformer* inf = kind == "os" ? os_.get() : kind == "osinstances" ? osinstances_.get() : nodes_.get();
+  kube::JsonInformer* inf = kind == "os"            ? os_.get()
+                            : kind == "osinstances" ? osinstances_.get()
+                                                    : nodes_.get();
   return overlay_.Resolve(kind + "/" + key, inf->store().Get(key));
 }
 
 Status Controller::SeedFromQuorumRead() {
   overlay_.Clear();
-  const std::pair<const char*, kube::Resource> kinds[] = {
-      {"os", api::OsResource()}, {"osinstances", api::OsInstanceResource()}, {"nodes", kube::Resource::Nodes()}};
+  const std::pair<const char*, kube::Resource> kinds[] = {{"os", api::OsResource()},
+                                                          {"osinstances", api::OsInstanceResource()},
+                                                          {"nodes", kube::Resource::Nodes()}};
   std::set<std::string> node_names;
   std::vector<json> instances;
   for (const auto& [kind, resource] : kinds) {
@@ -182,7 +188,7 @@ Status Controller::RunWorker(const std::stop_token& stop) {
         break;
     }
     if (item->rfind(kOsPrefix, 0) == 0) {
-      metrics_.ObserveReconcile(outcome == Outcome::kOk        ? "success"
+      metrics_.ObserveReconcile(outcome == Outcome::kOk         ? "success"
                                 : outcome == Outcome::kRetryNow ? "conflict"
                                                                 : "error",
                                 seconds);
@@ -275,8 +281,9 @@ Controller::Outcome Controller::ReconcileOs(const std::string& key) {
     std::map<std::string, std::optional<std::string>> labels(a.labels.begin(), a.labels.end());
     if (Status st = PatchNodeLabels(a.node, labels); !st.ok()) return fail(st);
     metrics_.AddAssignment(key, ActionName(a.action));
-    log::Info("operator: assigned",
-              {{"os", key}, {"node", a.node}, {"action", ActionName(a.action)}, {"nodestatus", a.nodestatus}});
+    log::Info(
+        "operator: assigned",
+        {{"os", key}, {"node", a.node}, {"action", ActionName(a.action)}, {"nodestatus", a.nodestatus}});
   }
   const json status = OsStatusToJson(plan.status);
   if (!SameStatus(*os, status)) {
@@ -361,7 +368,8 @@ Controller::Outcome Controller::CollectNode(const std::string& node) {
                 {{"node", node}, {"osinstance", ns + "/" + name}, {"error", st.ToString()}});
       return Outcome::kError;
     }
-    log::Info("operator: deleted OSInstance of deleted node", {{"node", node}, {"osinstance", ns + "/" + name}});
+    log::Info("operator: deleted OSInstance of deleted node",
+              {{"node", node}, {"osinstance", ns + "/" + name}});
   }
   return Outcome::kOk;
 }

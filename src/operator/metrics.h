@@ -54,15 +54,16 @@ class Metrics {
     bool halted = false;
   };
   mutable std::mutex mu_;
-  std::map<std::string, OsGauges> os_;                                 // guarded by mu_
+  std::map<std::string, OsGauges> os_;                                    // guarded by mu_
   std::map<std::pair<std::string, std::string>, std::int64_t> assigned_;  // guarded by mu_
   std::map<std::string, std::int64_t> reconciles_{{"success", 0}, {"conflict", 0}, {"error", 0}};  // ditto
-  std::map<std::string, std::int64_t> writes_{{"osinstance", 0}, {"node", 0}, {"os_status", 0}, {"delete", 0}};
+  std::map<std::string, std::int64_t> writes_{
+      {"osinstance", 0}, {"node", 0}, {"os_status", 0}, {"delete", 0}};
   std::array<std::int64_t, kReconcileBuckets.size()> buckets_{};  // guarded by mu_ (not cumulative)
-  std::int64_t duration_count_ = 0;                                // guarded by mu_
-  double duration_sum_ = 0;                                        // guarded by mu_
-  bool leader_ = false;                                            // guarded by mu_
-  bool synced_ = false;                                            // guarded by mu_
+  std::int64_t duration_count_ = 0;                               // guarded by mu_
+  double duration_sum_ = 0;                                       // guarded by mu_
+  bool leader_ = false;                                           // guarded by mu_
+  bool synced_ = false;                                           // guarded by mu_
 };
 
 }  // namespace kubeos::rollout

@@ -76,9 +76,10 @@ void InstallCrds(kube::Client& client) {
     ASSERT_TRUE(created.ok() || created.status().code() == StatusCode::kAlreadyExists)
         << created.status().ToString();
   }
-  ASSERT_TRUE(WaitFor([&] { return client.List(api::OsResource(), "default").ok(); }, std::chrono::seconds(30)));
   ASSERT_TRUE(
-      WaitFor([&] { return client.List(api::OsInstanceResource(), "default").ok(); }, std::chrono::seconds(30)));
+      WaitFor([&] { return client.List(api::OsResource(), "default").ok(); }, std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return client.List(api::OsInstanceResource(), "default").ok(); },
+                      std::chrono::seconds(30)));
 }
 
 std::pair<int, std::string> HttpGet(int port, const std::string& path) {
@@ -126,8 +127,8 @@ OperatorProcess OperatorProcess::Start(const std::string& identity, const std::f
                                    "UTC"};
   if (leader_elect) {
     // Short timings keep the hand-over test fast; the protocol is the same as with 15/10/2.
-    for (const char* a : {"--leader-elect", "--leader-elect-lease-duration=3", "--leader-elect-renew-deadline=2",
-                          "--leader-elect-retry-period=0.5"}) {
+    for (const char* a : {"--leader-elect", "--leader-elect-lease-duration=3",
+                          "--leader-elect-renew-deadline=2", "--leader-elect-retry-period=0.5"}) {
       argv.emplace_back(a);
     }
   }
@@ -217,8 +218,9 @@ void Fleet::Finish(const std::string& node) {
   const bool fail = behaviour_.fail.count(node) != 0;
   json status_patch = json::object();
   if (fail) {
-    status_patch = {{"status",
-                     {{"phase", "Failed"}, {"targetVersion", behaviour_.upgrade_to}, {"message", "injected failure"}}}};
+    status_patch = {
+        {"status",
+         {{"phase", "Failed"}, {"targetVersion", behaviour_.upgrade_to}, {"message", "injected failure"}}}};
   } else if (nodestatus == "config") {
     status_patch = {{"status", {{"sysconfigs", (*osi)["spec"].value("sysconfigs", json::object())}}}};
   } else {
@@ -231,9 +233,9 @@ void Fleet::Finish(const std::string& node) {
                             "status");
     ASSERT_TRUE(st.ok()) << st.status().ToString();
   }
-  auto unlabel = client_.Patch(kube::Resource::Nodes(), "", node, kube::PatchType::kMerge,
-                               {{"metadata",
-                                 {{"labels", {{api::kUpgradingLabel, nullptr}, {api::kConfiguringLabel, nullptr}}}}}});
+  auto unlabel = client_.Patch(
+      kube::Resource::Nodes(), "", node, kube::PatchType::kMerge,
+      {{"metadata", {{"labels", {{api::kUpgradingLabel, nullptr}, {api::kConfiguringLabel, nullptr}}}}}});
   ASSERT_TRUE(unlabel.ok()) << unlabel.status().ToString();
   // A real proxy does work between the two writes; the pause also makes sure the hand-off is driven by the
   // OSInstance event itself, not by a pass that happened to run late after the label event.
