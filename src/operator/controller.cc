@@ -274,7 +274,7 @@ Controller::Outcome Controller::ReconcileOs(const std::string& key) {
     auto osi = Resolve("osinstances", std::string(api::kOsInstanceNamespace) + "/" + a.node);
     if (osi == nullptr) return fail(NotFoundError("OSInstance of node " + a.node));
     auto written = client_.Update(api::OsInstanceResource(), api::kOsInstanceNamespace,
-                                  AssignedOsInstance(*osi, *os, a));
+                                  WithKind(AssignedOsInstance(*osi, *os, a), "OSInstance"));
     metrics_.AddApiWrite("osinstance");
     if (!written.ok()) return fail(written.status().WithContext("update OSInstance of node " + a.node));
     overlay_.Record("osinstances/" + kube::ObjectKey(*written), std::move(*written));
@@ -287,7 +287,8 @@ Controller::Outcome Controller::ReconcileOs(const std::string& key) {
   }
   const json status = OsStatusToJson(plan.status);
   if (!SameStatus(*os, status)) {
-    auto written = client_.Update(api::OsResource(), snap->os.key.ns, OsWithStatus(*os, status), "status");
+    auto written = client_.Update(api::OsResource(), snap->os.key.ns,
+                                  WithKind(OsWithStatus(*os, status), "OS"), "status");
     metrics_.AddApiWrite("os_status");
     if (!written.ok()) return fail(written.status().WithContext("update status of OS " + key));
     overlay_.Record("os/" + key, std::move(*written));
