@@ -249,7 +249,7 @@ Controller::Outcome Controller::ReconcileOs(const std::string& key) {
   auto snap = BuildSnapshot(*os, all_os, nodes, instances, options_.default_time_zone);
   if (!snap.ok()) {
     log::Warn("operator: cannot read OS object", {{"os", key}, {"error", snap.status().ToString()}});
-    (void)recorder_.Record(WithKind(*os, "OS"), "Warning", "InvalidSpec", snap.status().message());
+    Emit(WithKind(*os, "OS"), "Warning", "InvalidSpec", snap.status().message());
     ScheduleResync(item, kDefaultTimeInterval);
     return Outcome::kOk;
   }
@@ -299,12 +299,17 @@ Controller::Outcome Controller::ReconcileOs(const std::string& key) {
   return Outcome::kOk;
 }
 
+void Controller::Emit(const json& object, std::string_view type, std::string_view reason,
+                      std::string_view message) {
+  metrics_.AddApiWrite("event");
+  (void)recorder_.Record(object, type, reason, message);  // best effort: the recorder logs failures
+}
+
 void Controller::RecordEvents(const std::string& key, const json& os_object, const PlanResult& plan) {
   const json os = WithKind(os_object, "OS");
   const std::string target = plan.status.target;
   for (const Assignment& a : plan.assignments) {
-    (void)recorder_.Record(os, "Normal", "Assigned",
-                           fmt::format("node {}: {} to {}", a.node, ActionName(a.action), target));
+    Emit(os, "Normal", "Assigned", fmt::format("node {}: {} to {}", a.node, ActionName(a.action), target));
   }
   // Completions and failures: class changes since the previous pass (none on the first pass after start).
   std::map<std::string, std::string> classes;
@@ -322,11 +327,11 @@ void Controller::RecordEvents(const std::string& key, const json& os_object, con
       auto it = prev->second.find(node);
       if (it != prev->second.end() && it->second == cls) continue;
       if (cls == "done") {
-        (void)recorder_.Record(os, "Normal", "NodeUpdated", fmt::format("node {} reached {}", node, target));
+        Emit(os, "Normal", "NodeUpdated", fmt::format("node {} reached {}", node, target));
       } else {
-        (void)recorder_.Record(os, "Warning", "NodeFailed",
-                               fmt::format("node {} failed {}{}{}", node, target,
-                                           details[node].empty() ? "" : ": ", details[node]));
+        Emit(os, "Warning", "NodeFailed",
+             fmt::format("node {} failed {}{}{}", node, target, details[node].empty() ? "" : ": ",
+                         details[node]));
       }
     }
   }
@@ -338,15 +343,15 @@ void Controller::RecordEvents(const std::string& key, const json& os_object, con
       for (const BadVersion& o : before->bad_versions) known = known || o.version == b.version;
     }
     if (!known) {
-      (void)recorder_.Record(os, "Warning", "Halted",
-                             fmt::format("rollout of {} ({}) halted: {}", b.version, b.opstype, b.reason));
+      Emit(os, "Warning", "Halted",
+           fmt::format("rollout of {} ({}) halted: {}", b.version, b.opstype, b.reason));
       log::Warn("operator: rollout halted", {{"os", key}, {"version", b.version}, {"reason", b.reason}});
     }
   }
   auto& last_rollout = previous_rollout_[key];
   if (plan.status.rollout == "Completed" && !last_rollout.empty() && last_rollout != "Completed") {
-    (void)recorder_.Record(os, "Normal", "RolloutCompleted",
-                           fmt::format("all {} selected nodes run {}", plan.status.total, target));
+    Emit(os, "Normal", "RolloutCompleted",
+         fmt::format("all {} selected nodes run {}", plan.status.total, target));
   }
   last_rollout = plan.status.rollout;
   std::map<std::string, std::string> record;

@@ -61,6 +61,8 @@ class Controller {
   Status PatchNodeLabels(const std::string& node, const std::map<std::string, std::optional<std::string>>& l);
   void EnqueueAllOs();
   void ScheduleResync(const std::string& item, std::chrono::seconds after);
+  void Emit(const nlohmann::json& object, std::string_view type, std::string_view reason,
+            std::string_view message);
   void RecordEvents(const std::string& key, const nlohmann::json& os, const PlanResult& plan);
   kube::Informer<nlohmann::json>::Ptr Resolve(const std::string& kind, const std::string& key) const;
 

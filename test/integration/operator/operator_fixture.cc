@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -171,13 +172,15 @@ Fleet::Fleet(kube::Client& client, const std::string& prefix, const std::string&
                           .on_update = [this](const Ptr&, const Ptr& o) { OnOsInstance(*o); }});
   informer_->Start();
   EXPECT_TRUE(informer_->WaitForSync(std::chrono::seconds(30)));
-  worker_ = std::jthread([this](const std::stop_token& st) { Work(st); });
+  for (int i = 0; i < std::max(1, behaviour_.workers); ++i) {
+    workers_.emplace_back([this](const std::stop_token& st) { Work(st); });
+  }
 }
 
 Fleet::~Fleet() {
   queue_.ShutDown();
-  worker_.request_stop();
-  if (worker_.joinable()) worker_.join();
+  for (auto& w : workers_) w.request_stop();
+  workers_.clear();  // joins
   informer_->Stop();
 }
 

@@ -50,6 +50,7 @@ struct ProxyBehaviour {
   std::chrono::milliseconds work{300};
   std::string upgrade_to;      // osImage written on success (upgrade, rollback)
   std::set<std::string> fail;  // nodes that report Failed instead
+  int workers = 1;             // nodes finished in parallel (the bench uses more)
 };
 
 // Nodes `<prefix>-0..n-1` labelled upgrade.openeuler.org/node-selector=<selector>, Ready, osImage
@@ -92,7 +93,7 @@ class Fleet {
   std::atomic<int> finished_{0};
   kube::WorkQueue<std::string> queue_;
   std::unique_ptr<kube::JsonInformer> informer_;
-  std::jthread worker_;
+  std::vector<std::jthread> workers_;
 };
 
 }  // namespace kubeos::testing
