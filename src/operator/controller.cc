@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -35,11 +37,12 @@ json WithKind(json o, const char* kind) {
 
 }  // namespace
 
-Controller::Controller(kube::Client& client, ControllerOptions options, Metrics& metrics)
+Controller::Controller(kube::Client& client, kube::Client& event_client, ControllerOptions options,
+                       Metrics& metrics)
     : client_(client),
       options_(std::move(options)),
       metrics_(metrics),
-      recorder_(client, "os-operator", options_.event_host) {
+      recorder_(event_client, "os-operator", options_.event_host) {
   os_ = std::make_unique<kube::JsonInformer>(client_, kube::ReflectorOptions{.resource = api::OsResource()});
   osinstances_ = std::make_unique<kube::JsonInformer>(
       client_, kube::ReflectorOptions{.resource = api::OsInstanceResource()});
@@ -87,6 +90,9 @@ Controller::Controller(kube::Client& client, ControllerOptions options, Metrics&
 Controller::~Controller() { Stop(); }
 
 void Controller::Start() {
+  if (!event_thread_.joinable()) {
+    event_thread_ = std::jthread([this](const std::stop_token& st) { SendEvents(st); });
+  }
   os_->Start();
   osinstances_->Start();
   nodes_->Start();
@@ -94,6 +100,10 @@ void Controller::Start() {
 
 void Controller::Stop() {
   queue_.ShutDown();
+  if (event_thread_.joinable()) {
+    event_thread_.request_stop();
+    event_thread_.join();
+  }
   os_->Stop();
   osinstances_->Stop();
   nodes_->Stop();
@@ -270,20 +280,34 @@ Controller::Outcome Controller::ReconcileOs(const std::string& key) {
   for (const std::string& n : plan.serial_label_add) {
     if (Status st = PatchNodeLabels(n, {{serial, ""}}); !st.ok()) return fail(st);
   }
-  for (const Assignment& a : plan.assignments) {
-    auto osi = Resolve("osinstances", std::string(api::kOsInstanceNamespace) + "/" + a.node);
-    if (osi == nullptr) return fail(NotFoundError("OSInstance of node " + a.node));
-    auto written = client_.Update(api::OsInstanceResource(), api::kOsInstanceNamespace,
-                                  WithKind(AssignedOsInstance(*osi, *os, a), "OSInstance"));
-    metrics_.AddApiWrite("osinstance");
-    if (!written.ok()) return fail(written.status().WithContext("update OSInstance of node " + a.node));
-    overlay_.Record("osinstances/" + kube::ObjectKey(*written), std::move(*written));
-    std::map<std::string, std::optional<std::string>> labels(a.labels.begin(), a.labels.end());
-    if (Status st = PatchNodeLabels(a.node, labels); !st.ok()) return fail(st);
-    metrics_.AddAssignment(key, ActionName(a.action));
-    log::Info(
-        "operator: assigned",
-        {{"os", key}, {"node", a.node}, {"action", ActionName(a.action)}, {"nodestatus", a.nodestatus}});
+  if (!plan.assignments.empty()) {
+    std::vector<Status> results(plan.assignments.size());
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+      for (std::size_t i = next++; i < plan.assignments.size(); i = next++) {
+        results[i] = ApplyAssignment(*os, plan.assignments[i]);
+      }
+    };
+    {
+      std::vector<std::jthread> pool;
+      for (std::size_t t = 1; t < std::min(kWriteParallelism, plan.assignments.size()); ++t) {
+        pool.emplace_back(work);
+      }
+      work();
+    }  // joined
+    Status first_error;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].ok()) {
+        if (first_error.ok()) first_error = results[i];
+        continue;
+      }
+      const Assignment& a = plan.assignments[i];
+      metrics_.AddAssignment(key, ActionName(a.action));
+      log::Info(
+          "operator: assigned",
+          {{"os", key}, {"node", a.node}, {"action", ActionName(a.action)}, {"nodestatus", a.nodestatus}});
+    }
+    if (!first_error.ok()) return fail(first_error);
   }
   const json status = OsStatusToJson(plan.status);
   if (!SameStatus(*os, status)) {
@@ -299,10 +323,41 @@ Controller::Outcome Controller::ReconcileOs(const std::string& key) {
   return Outcome::kOk;
 }
 
+Status Controller::ApplyAssignment(const json& os, const Assignment& a) {
+  auto osi = Resolve("osinstances", std::string(api::kOsInstanceNamespace) + "/" + a.node);
+  if (osi == nullptr) return NotFoundError("OSInstance of node " + a.node);
+  auto written = client_.Update(api::OsInstanceResource(), api::kOsInstanceNamespace,
+                                WithKind(AssignedOsInstance(*osi, os, a), "OSInstance"));
+  metrics_.AddApiWrite("osinstance");
+  if (!written.ok()) return written.status().WithContext("update OSInstance of node " + a.node);
+  overlay_.Record("osinstances/" + kube::ObjectKey(*written), std::move(*written));
+  std::map<std::string, std::optional<std::string>> labels(a.labels.begin(), a.labels.end());
+  return PatchNodeLabels(a.node, labels);
+}
+
 void Controller::Emit(const json& object, std::string_view type, std::string_view reason,
                       std::string_view message) {
-  metrics_.AddApiWrite("event");
-  (void)recorder_.Record(object, type, reason, message);  // best effort: the recorder logs failures
+  std::lock_guard<std::mutex> lock(events_mu_);
+  if (events_.size() >= kMaxPendingEvents) {
+    log::Warn("operator: event dropped (queue full)", {{"reason", reason}, {"message", message}});
+    return;
+  }
+  events_.push_back({object, std::string(type), std::string(reason), std::string(message)});
+  events_cv_.notify_one();
+}
+
+void Controller::SendEvents(const std::stop_token& stop) {
+  while (true) {
+    PendingEvent e;
+    {
+      std::unique_lock<std::mutex> lock(events_mu_);
+      if (!events_cv_.wait(lock, stop, [this] { return !events_.empty(); })) return;
+      e = std::move(events_.front());
+      events_.pop_front();
+    }
+    metrics_.AddApiWrite("event");
+    (void)recorder_.Record(e.object, e.type, e.reason, e.message);  // best effort: the recorder logs failures
+  }
 }
 
 void Controller::RecordEvents(const std::string& key, const json& os_object, const PlanResult& plan) {

@@ -36,6 +36,10 @@ std::string DefaultIdentity() {
   return std::string(host) + "_" + std::to_string(rd() % 1000000);
 }
 
+// Events are best effort: a modest rate, with a burst that absorbs a wave of assignments.
+constexpr double kEventQps = 20;
+constexpr int kEventBurst = 200;
+
 std::chrono::milliseconds Seconds(double s) {
   return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
 }
@@ -47,8 +51,8 @@ int main(int argc, char** argv) {
   std::string kubeconfig, le_namespace = "upgrade-system", le_id = "upgrade-operator", identity;
   std::string metrics_addr = ":8080", health_addr = ":8081", time_zone, log_level = "info";
   bool leader_elect = false, log_json = false;
-  double lease_s = 15, renew_s = 10, retry_s = 2, qps = 50;
-  int burst = 100;
+  double lease_s = 15, renew_s = 10, retry_s = 2, qps = 100;
+  int burst = 200;
   app.add_option("--kubeconfig", kubeconfig,
                  "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
   app.add_flag("--leader-elect", leader_elect, "take part in leader election; only the leader plans");
@@ -128,9 +132,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread starts: all inherit it
 
   kubeos::kube::Client client(*cfg);
+  // Events use their own client (and token bucket): best effort, never in the way of planning writes.
+  kubeos::kube::RestConfig event_cfg = *cfg;
+  event_cfg.qps = kEventQps;
+  event_cfg.burst = kEventBurst;
+  kubeos::kube::Client event_client(event_cfg);
   kubeos::rollout::Metrics metrics;
-  kubeos::rollout::Controller controller(client, {.default_time_zone = zone->name, .event_host = identity},
-                                         metrics);
+  kubeos::rollout::Controller controller(client, event_client,
+                                         {.default_time_zone = zone->name, .event_host = identity}, metrics);
   std::unique_ptr<kubeos::rollout::HttpServer> metrics_server, health_server;
   if (metrics_bind->has_value()) {
     auto s = kubeos::rollout::HttpServer::Start(**metrics_bind, [&](const HttpRequestHead& r) {
