@@ -43,6 +43,7 @@ int DrainPlan(kubeos::kube::Client& client, const std::string& node_name, bool f
 
 int main(int argc, char** argv) {
   CLI::App app{"os-proxy: the KubeOS node controller (cordon, drain, agent RPC, verify, uncordon)"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag overrides
   std::string kubeconfig;
   const char* env_node = std::getenv("NODE_NAME");  // NOLINT(concurrency-mt-unsafe): before any thread
   std::string node_name = env_node != nullptr ? env_node : "";
