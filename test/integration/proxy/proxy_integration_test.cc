@@ -246,7 +246,9 @@ class ProxyTest : public ::testing::Test {
         [&] {
           json n = GetNode(node);
           json spec = Instance(node).value("spec", json::object());
-          return !n["metadata"].value("labels", json::object()).contains("upgrade.openeuler.org/upgrading") &&
+          json labels = n["metadata"].value("labels", json::object());
+          return !labels.contains("upgrade.openeuler.org/upgrading") &&
+                 !labels.contains("upgrade.openeuler.org/configuring") &&
                  !Cordoned(n) && !OurAnnotation(n) && spec.value("nodestatus", "") == "idle" &&
                  !spec.contains("namespacedname");
         },
@@ -679,6 +681,37 @@ TEST_F(ProxyTest, KilledMidDrainResumesTheSameAttempt) {
   EXPECT_EQ(after["stagedAt"], before["stagedAt"]) << "no second prepare_upgrade";
   EXPECT_TRUE(Eventually([&] { return std::filesystem::exists(host.reboot_marker()); }, seconds(10)));
   EXPECT_TRUE(Eventually([&] { return RunningPods("db") == 1; }, seconds(20))) << "the replacement runs on the other node";
+}
+
+// Config flow: no cordon, no drain, no reboot. The sysconfigs carry no model contents, so (as in the
+// original) no configure RPC is needed; status.sysconfigs takes the spec's copy and the node is released.
+// A config for another OS version than the node runs fails at once instead of looping.
+TEST_F(ProxyTest, ConfigFlowWithoutDrain) {
+  const std::string node = NodeName(1), other = NodeName(2);
+  CreateNode(node, "KubeOS 2");
+  CreateNode(other, "KubeOS 1");
+  StartHost(node);
+  StartHost(other);
+  StartProxy(node);
+  StartProxy(other);
+  json sysconfigs = {{"version", "v1"}, {"configs", json::array({{{"model", "kernel.sysctl"}}})}};
+  CreateOs("cfg", false, {{"spec", {{"opstype", "config"}, {"sysconfigs", sysconfigs}}}});
+  for (const auto& n : {node, other}) {
+    ASSERT_TRUE(Eventually([&] { return client_.Get(kOsInstances, "default", n).ok(); }, seconds(20)));
+    // The operator's copy of the OS sysconfigs, then the assignment.
+    ASSERT_TRUE(client_.Patch(kOsInstances, "default", n, PatchType::kMerge, {{"spec", {{"sysconfigs", sysconfigs}}}}).ok());
+    Assign(n, "cfg", "config");
+  }
+  ASSERT_TRUE(WaitPhase(node, "Succeeded", seconds(30))) << Instance(node).dump();
+  json osi = Instance(node);
+  EXPECT_EQ(osi["status"]["sysconfigs"]["version"], "v1");
+  EXPECT_EQ(osi["status"]["targetVersion"], "v1");
+  EXPECT_EQ(osi["status"]["operation"], "config");
+  ExpectReleased(node);
+  EXPECT_TRUE(EventsFor(node, "Cordoned").empty()) << "a config never cordons";
+  ASSERT_TRUE(WaitPhase(other, "Failed", seconds(30))) << Instance(other).dump();
+  EXPECT_NE(Instance(other)["status"]["message"].get<std::string>().find("please upgrade first"), std::string::npos);
+  ExpectReleased(other);
 }
 
 }  // namespace
