@@ -13,8 +13,8 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
-#include <regex>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -29,7 +29,9 @@
 
 namespace kubeos::testing {
 
-ControlPlaneOptions TestClusterOptions() { return {.controller_manager = true, .scheduler = true, .kwok = true}; }
+ControlPlaneOptions TestClusterOptions() {
+  return {.controller_manager = true, .scheduler = true, .kwok = true};
+}
 
 namespace {
 
@@ -84,22 +86,31 @@ class ProxyTest : public ::testing::Test {
         Kubectl({"apply", "-f", (std::filesystem::path(KUBEOS_SOURCE_DIR) / "deploy/crds").string()}, &code);
     ASSERT_TRUE(out.ok() && code == 0) << out.value_or(out.status().ToString());
     // The proxy's role (deploy/proxy/rbac.yaml) bound to the restricted test identity.
-    out = Kubectl({"apply", "-f", (std::filesystem::path(KUBEOS_SOURCE_DIR) / "deploy/operator/namespace.yaml").string(),
+    out = Kubectl({"apply", "-f",
+                   (std::filesystem::path(KUBEOS_SOURCE_DIR) / "deploy/operator/namespace.yaml").string(),
                    "-f", (std::filesystem::path(KUBEOS_SOURCE_DIR) / "deploy/proxy/rbac.yaml").string()},
                   &code);
     ASSERT_TRUE(out.ok() && code == 0) << out.value_or(out.status().ToString());
     json binding = {{"metadata", {{"name", "proxy-test-restricted"}}},
-                    {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", "upgrade-proxy-role"}}},
+                    {"roleRef",
+                     {{"apiGroup", "rbac.authorization.k8s.io"},
+                      {"kind", "ClusterRole"},
+                      {"name", "upgrade-proxy-role"}}},
                     {"subjects", json::array({{{"apiGroup", "rbac.authorization.k8s.io"},
                                                {"kind", "User"},
                                                {"name", ControlPlane::kRestrictedUser}}})}};
-    StatusOr<json> b = admin.Create({"rbac.authorization.k8s.io", "v1", "clusterrolebindings", false}, "", binding);
+    StatusOr<json> b =
+        admin.Create({"rbac.authorization.k8s.io", "v1", "clusterrolebindings", false}, "", binding);
     ASSERT_TRUE(b.ok() || b.status().code() == StatusCode::kAlreadyExists) << b.status().ToString();
-    ASSERT_TRUE(Eventually([&] { return admin.Get(Resource{"apiextensions.k8s.io", "v1", "customresourcedefinitions", false}, "",
-                                                   "osinstances.upgrade.openeuler.org")
-                                          .ok() &&
-                                      admin.List(kOsInstances, "default").ok(); },
-                           seconds(30)));
+    ASSERT_TRUE(Eventually(
+        [&] {
+          return admin
+                     .Get(Resource{"apiextensions.k8s.io", "v1", "customresourcedefinitions", false}, "",
+                          "osinstances.upgrade.openeuler.org")
+                     .ok() &&
+                 admin.List(kOsInstances, "default").ok();
+        },
+        seconds(30)));
     StatusOr<TempDir> dir = TempDir::Create("proxy-payload");
     ASSERT_TRUE(dir.ok());
     payload_dir_ = new TempDir(std::move(*dir));
@@ -147,7 +158,8 @@ class ProxyTest : public ::testing::Test {
 
   // A kwok node labelled for this test, Ready, reporting `os_image` as kubelet would.
   void CreateNode(const std::string& name, const std::string& os_image = "KubeOS 1") {
-    json node = {{"metadata", {{"name", name}, {"labels", {{"kubeos-test", tag_}, {"kubernetes.io/hostname", name}}}}}};
+    json node = {{"metadata",
+                  {{"name", name}, {"labels", {{"kubeos-test", tag_}, {"kubernetes.io/hostname", name}}}}}};
     ASSERT_TRUE(client_.Create(Resource::Nodes(), "", node).ok());
     ASSERT_TRUE(Eventually([&] { return NodeReady(name); }, seconds(30))) << name << " never Ready";
     SetOsImage(name, os_image);
@@ -164,8 +176,12 @@ class ProxyTest : public ::testing::Test {
                                      {{"status", {{"nodeInfo", {{"osImage", os_image}}}}}}, "status");
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
-  json GetNode(const std::string& name) { return client_.Get(Resource::Nodes(), "", name).value_or(json::object()); }
-  static bool Cordoned(const json& node) { return node.value("spec", json::object()).value("unschedulable", false); }
+  json GetNode(const std::string& name) {
+    return client_.Get(Resource::Nodes(), "", name).value_or(json::object());
+  }
+  static bool Cordoned(const json& node) {
+    return node.value("spec", json::object()).value("unschedulable", false);
+  }
   static bool OurAnnotation(const json& node) {
     return node["metadata"].value("annotations", json::object()).contains(node::kCordonAnnotation);
   }
@@ -180,13 +196,11 @@ class ProxyTest : public ::testing::Test {
     return host;
   }
   void StartProxy(const std::string& node, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {OS_PROXY_BIN,
-                                     "--kubeconfig=" + TestCluster().restricted_kubeconfig().string(),
-                                     "--node-name=" + node,
-                                     "--agent-socket=" + hosts_.at(node).socket().string(),
-                                     "--drain-timeout=60",
-                                     "--reboot-timeout=120",
-                                     "--resync=5"};
+    std::vector<std::string> argv = {
+        OS_PROXY_BIN,          "--kubeconfig=" + TestCluster().restricted_kubeconfig().string(),
+        "--node-name=" + node, "--agent-socket=" + hosts_.at(node).socket().string(),
+        "--drain-timeout=60",  "--reboot-timeout=120",
+        "--resync=5"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     StatusOr<Process> p = Process::Spawn({.argv = argv, .output_file = work_->path() / (node + ".log")});
     ASSERT_TRUE(p.ok()) << p.status().ToString();
@@ -226,14 +240,19 @@ class ProxyTest : public ::testing::Test {
   void Assign(const std::string& node, const std::string& os, const std::string& nodestatus = "upgrade") {
     ASSERT_TRUE(Eventually([&] { return client_.Get(kOsInstances, "default", node).ok(); }, seconds(20)))
         << "os-proxy did not create its OSInstance";
-    StatusOr<json> r = client_.Patch(kOsInstances, "default", node, PatchType::kMerge,
-                                     {{"spec", {{"nodestatus", nodestatus}, {"namespacedname", {{"name", os}, {"namespace", ns_}}}}}});
+    StatusOr<json> r = client_.Patch(
+        kOsInstances, "default", node, PatchType::kMerge,
+        {{"spec", {{"nodestatus", nodestatus}, {"namespacedname", {{"name", os}, {"namespace", ns_}}}}}});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
-    const char* label = nodestatus == "config" ? "upgrade.openeuler.org/configuring" : "upgrade.openeuler.org/upgrading";
-    r = client_.Patch(Resource::Nodes(), "", node, PatchType::kMerge, {{"metadata", {{"labels", {{label, ""}}}}}});
+    const char* label =
+        nodestatus == "config" ? "upgrade.openeuler.org/configuring" : "upgrade.openeuler.org/upgrading";
+    r = client_.Patch(Resource::Nodes(), "", node, PatchType::kMerge,
+                      {{"metadata", {{"labels", {{label, ""}}}}}});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
-  json Instance(const std::string& node) { return client_.Get(kOsInstances, "default", node).value_or(json::object()); }
+  json Instance(const std::string& node) {
+    return client_.Get(kOsInstances, "default", node).value_or(json::object());
+  }
   std::string Phase(const std::string& node) {
     return Instance(node).value("status", json::object()).value("phase", "");
   }
@@ -248,9 +267,8 @@ class ProxyTest : public ::testing::Test {
           json spec = Instance(node).value("spec", json::object());
           json labels = n["metadata"].value("labels", json::object());
           return !labels.contains("upgrade.openeuler.org/upgrading") &&
-                 !labels.contains("upgrade.openeuler.org/configuring") &&
-                 !Cordoned(n) && !OurAnnotation(n) && spec.value("nodestatus", "") == "idle" &&
-                 !spec.contains("namespacedname");
+                 !labels.contains("upgrade.openeuler.org/configuring") && !Cordoned(n) && !OurAnnotation(n) &&
+                 spec.value("nodestatus", "") == "idle" && !spec.contains("namespacedname");
         },
         seconds(20)))
         << GetNode(node).dump() << "\n"
@@ -270,7 +288,8 @@ class ProxyTest : public ::testing::Test {
     return out;
   }
   std::vector<json> EventsFor(const std::string& node, const std::string& reason) {
-    StatusOr<json> l = client_.List(Resource::Events(), "", {{"fieldSelector", "involvedObject.name=" + node}});
+    StatusOr<json> l =
+        client_.List(Resource::Events(), "", {{"fieldSelector", "involvedObject.name=" + node}});
     std::vector<json> out;
     if (l.ok())
       for (auto& e : (*l)["items"])
@@ -289,15 +308,18 @@ class ProxyTest : public ::testing::Test {
     return spec;
   }
   void CreatePod(const std::string& name, const std::string& node, bool empty_dir = false) {
-    StatusOr<json> r = client_.Create(Resource::Pods(), ns_,
-                                      {{"metadata", {{"name", name}, {"labels", {{"app", name}}}}}, {"spec", PodSpec(node, empty_dir)}});
+    StatusOr<json> r = client_.Create(
+        Resource::Pods(), ns_,
+        {{"metadata", {{"name", name}, {"labels", {{"app", name}}}}}, {"spec", PodSpec(node, empty_dir)}});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
   // A Deployment whose pods go only to this test's nodes (optionally one node), one per node.
-  void CreateDeployment(const std::string& name, int replicas, const std::string& node = "", bool empty_dir = false) {
+  void CreateDeployment(const std::string& name, int replicas, const std::string& node = "",
+                        bool empty_dir = false) {
     json labels = {{"app", name}};
     json spec = PodSpec("", empty_dir);
-    spec["nodeSelector"] = node.empty() ? json{{"kubeos-test", tag_}} : json{{"kubernetes.io/hostname", node}};
+    spec["nodeSelector"] =
+        node.empty() ? json{{"kubeos-test", tag_}} : json{{"kubernetes.io/hostname", node}};
     if (node.empty()) {
       spec["affinity"] = {{"podAntiAffinity",
                            {{"requiredDuringSchedulingIgnoredDuringExecution",
@@ -317,13 +339,16 @@ class ProxyTest : public ::testing::Test {
     json spec = PodSpec("");
     spec["nodeSelector"] = {{"kubeos-test", tag_}};
     json d = {{"metadata", {{"name", name}}},
-              {"spec", {{"selector", {{"matchLabels", labels}}}, {"template", {{"metadata", {{"labels", labels}}}, {"spec", spec}}}}}};
+              {"spec",
+               {{"selector", {{"matchLabels", labels}}},
+                {"template", {{"metadata", {{"labels", labels}}}, {"spec", spec}}}}}};
     StatusOr<json> r = client_.Create(kDaemonSets, ns_, d);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
   void CreatePdb(const std::string& app, int max_unavailable) {
-    json pdb = {{"metadata", {{"name", app}}},
-                {"spec", {{"maxUnavailable", max_unavailable}, {"selector", {{"matchLabels", {{"app", app}}}}}}}};
+    json pdb = {
+        {"metadata", {{"name", app}}},
+        {"spec", {{"maxUnavailable", max_unavailable}, {"selector", {{"matchLabels", {{"app", app}}}}}}}};
     StatusOr<json> r = client_.Create(kPdbs, ns_, pdb);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
@@ -349,7 +374,9 @@ class ProxyTest : public ::testing::Test {
     ASSERT_TRUE(h.StopAgent().ok());
     StatusOr<agent::Slot> slot = h.Reboot();
     ASSERT_TRUE(slot.ok()) << slot.status().ToString();
-    ASSERT_TRUE(WriteFileAtomic(h.dir() / "os-release", fmt::format("NAME=KubeOS\nPRETTY_NAME=\"{}\"\n", new_os)).ok());
+    ASSERT_TRUE(
+        WriteFileAtomic(h.dir() / "os-release", fmt::format("NAME=KubeOS\nPRETTY_NAME=\"{}\"\n", new_os))
+            .ok());
     std::filesystem::remove(h.reboot_marker());
     ASSERT_TRUE(h.StartAgent().ok());
     SetOsImage(node, new_os);
@@ -403,7 +430,8 @@ TEST_F(ProxyTest, FullUpgradeThroughTheRealAgent) {
   EXPECT_EQ(st["bootedSlot"], "A");
   // prepare_upgrade ran before the drain started.
   ASSERT_TRUE(st.contains("stagedAt") && st.contains("drainStartedAt")) << st.dump();
-  EXPECT_LE(*node::ParseTime(st["stagedAt"].get<std::string>()), *node::ParseTime(st["drainStartedAt"].get<std::string>()));
+  EXPECT_LE(*node::ParseTime(st["stagedAt"].get<std::string>()),
+            *node::ParseTime(st["drainStartedAt"].get<std::string>()));
   json n = GetNode(node);
   EXPECT_TRUE(Cordoned(n));
   EXPECT_TRUE(OurAnnotation(n));
@@ -421,7 +449,8 @@ TEST_F(ProxyTest, FullUpgradeThroughTheRealAgent) {
   EXPECT_FALSE(agent["on_trial"].get<bool>());
   EXPECT_EQ(Instance(node)["status"]["bootedSlot"], "B");
   EXPECT_FALSE(EventsFor(node, "Succeeded").empty());
-  std::cout << fmt::format("[ figures ] assign -> Rebooting {:.2f} s; reboot -> Succeeded {:.2f} s\n", to_reboot, after_reboot);
+  std::cout << fmt::format("[ figures ] assign -> Rebooting {:.2f} s; reboot -> Succeeded {:.2f} s\n",
+                           to_reboot, after_reboot);
 }
 
 TEST_F(ProxyTest, FallbackReportedByTheAgentEndsTheAttempt) {
@@ -442,7 +471,8 @@ TEST_F(ProxyTest, FallbackReportedByTheAgentEndsTheAttempt) {
   ASSERT_TRUE(WaitPhase(node, "FellBack", seconds(30))) << Instance(node).dump();
   json st = Instance(node)["status"];
   EXPECT_EQ(st["targetVersion"], "KubeOS 2");
-  EXPECT_NE(st["lastFallback"]["message"].get<std::string>().find("KubeOS 2"), std::string::npos) << st.dump();
+  EXPECT_NE(st["lastFallback"]["message"].get<std::string>().find("KubeOS 2"), std::string::npos)
+      << st.dump();
   ExpectReleased(node);
   EXPECT_FALSE(EventsFor(node, "FellBack").empty());
 }
@@ -458,11 +488,15 @@ TEST_F(ProxyTest, DrainChoicesMatchKubectlDrain) {
   CreatePod("bare", node);
   CreatePod("bare-scratch", node, /*empty_dir=*/true);
   CreatePod("done", node);
-  ASSERT_TRUE(Eventually([&] { return PodNamesOn(node).size() == 6 && RunningPods("done") == 1 && RunningPods("agentd") == 1; },
-                         seconds(30)))
+  ASSERT_TRUE(Eventually(
+      [&] { return PodNamesOn(node).size() == 6 && RunningPods("done") == 1 && RunningPods("agentd") == 1; },
+      seconds(30)))
       << PodNamesOn(node).size();
   // A completed pod (kwok leaves a phase it did not set alone).
-  ASSERT_TRUE(client_.Patch(Resource::Pods(), ns_, "done", PatchType::kMerge, {{"status", {{"phase", "Succeeded"}}}}, "status").ok());
+  ASSERT_TRUE(client_
+                  .Patch(Resource::Pods(), ns_, "done", PatchType::kMerge,
+                         {{"status", {{"phase", "Succeeded"}}}}, "status")
+                  .ok());
   std::set<std::string> all = PodNamesOn(node);
   std::string ds_pod;
   for (const auto& p : all)
@@ -470,7 +504,8 @@ TEST_F(ProxyTest, DrainChoicesMatchKubectlDrain) {
   ASSERT_FALSE(ds_pod.empty());
 
   auto ours = [&](bool force) {
-    std::vector<std::string> argv = {OS_PROXY_BIN, "--kubeconfig=" + TestCluster().restricted_kubeconfig().string(),
+    std::vector<std::string> argv = {OS_PROXY_BIN,
+                                     "--kubeconfig=" + TestCluster().restricted_kubeconfig().string(),
                                      "--node-name=" + node, "drain-plan"};
     if (force) argv.emplace_back("--evictpodforce");
     StatusOr<RunResult> r = RunProgram(argv, seconds(30));
@@ -484,7 +519,8 @@ TEST_F(ProxyTest, DrainChoicesMatchKubectlDrain) {
     return out;
   };
   auto theirs = [&](bool force) {
-    std::vector<std::string> args = {"drain", node, "--dry-run=server", "--ignore-daemonsets", "--timeout=20s"};
+    std::vector<std::string> args = {"drain", node, "--dry-run=server", "--ignore-daemonsets",
+                                     "--timeout=20s"};
     if (force) {
       args.emplace_back("--delete-emptydir-data");
       args.emplace_back("--force");
@@ -502,15 +538,18 @@ TEST_F(ProxyTest, DrainChoicesMatchKubectlDrain) {
   auto plain = ours(false);
   auto [code, named, text] = theirs(false);
   EXPECT_NE(code, 0) << text;
-  EXPECT_EQ(plain["refuse"], (std::set<std::string>{"bare", "bare-scratch", *std::find_if(all.begin(), all.end(), [](const std::string& p) {
-                                                       return p.rfind("cache-", 0) == 0;
-                                                     })}));
+  EXPECT_EQ(plain["refuse"],
+            (std::set<std::string>{"bare", "bare-scratch",
+                                   *std::find_if(all.begin(), all.end(), [](const std::string& p) {
+                                     return p.rfind("cache-", 0) == 0;
+                                   })}));
   std::set<std::string> kubectl_refused;
   for (const auto& p : named)
     if (p != ds_pod) kubectl_refused.insert(p);
   EXPECT_EQ(plain["refuse"], kubectl_refused) << text;
 
-  // With evictpodforce (kubectl --delete-emptydir-data --force): the same pods evicted; the DaemonSet pod left.
+  // With evictpodforce (kubectl --delete-emptydir-data --force): the same pods evicted; the DaemonSet pod
+  // left.
   auto forced = ours(true);
   auto [fcode, fnamed, ftext] = theirs(true);
   EXPECT_EQ(fcode, 0) << ftext;
@@ -542,8 +581,8 @@ TEST_F(ProxyTest, DrainChoicesMatchKubectlDrain) {
   EXPECT_EQ(Instance(node)["status"]["attempts"], 1) << "a different OS object is a new operation";
 }
 
-// A Deployment spread over three nodes (one replica each, required anti-affinity) with a PDB maxUnavailable 1;
-// two nodes drain at once. The first eviction leaves a replacement Pending (no free node yet), so the
+// A Deployment spread over three nodes (one replica each, required anti-affinity) with a PDB maxUnavailable
+// 1; two nodes drain at once. The first eviction leaves a replacement Pending (no free node yet), so the
 // budget refuses the second node's eviction until the test adds a node and the replacement becomes Ready;
 // then the second drain finishes the same way.
 TEST_F(ProxyTest, PdbBoundDeploymentDrainsAsReplacementsBecomeReady) {
@@ -567,7 +606,8 @@ TEST_F(ProxyTest, PdbBoundDeploymentDrainsAsReplacementsBecomeReady) {
       if (l.ok()) {
         int n = 0;
         for (const auto& p : (*l)["items"])
-          if (p["status"].value("phase", "") == "Running" && !p["metadata"].contains("deletionTimestamp")) ++n;
+          if (p["status"].value("phase", "") == "Running" && !p["metadata"].contains("deletionTimestamp"))
+            ++n;
         if (n < min_running) min_running = n;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -580,12 +620,14 @@ TEST_F(ProxyTest, PdbBoundDeploymentDrainsAsReplacementsBecomeReady) {
   // One node's replica goes; its replacement cannot be placed; the other node is held by the budget.
   ASSERT_TRUE(Eventually([&] { return drained(1) || drained(2); }, seconds(60)));
   const int first = drained(1) ? 1 : 2, second = 3 - first;
-  ASSERT_TRUE(Eventually([&] { return !EventsFor(NodeName(second), "EvictionBlocked").empty(); }, seconds(20)))
+  ASSERT_TRUE(
+      Eventually([&] { return !EventsFor(NodeName(second), "EvictionBlocked").empty(); }, seconds(20)))
       << "the second drain was refused by the PDB";
   std::this_thread::sleep_for(seconds(3));
   EXPECT_FALSE(drained(second)) << "the budget holds while the replacement is Pending";
   EXPECT_EQ(Phase(NodeName(second)), "Draining");
-  EXPECT_NE(Instance(NodeName(second))["status"]["message"].get<std::string>().find("disruption budget"), std::string::npos)
+  EXPECT_NE(Instance(NodeName(second))["status"]["message"].get<std::string>().find("disruption budget"),
+            std::string::npos)
       << Instance(NodeName(second))["status"].dump();
   // Room for one replacement: it becomes Ready, the budget opens, the second drain finishes.
   CreateNode(NodeName(4));
@@ -598,9 +640,10 @@ TEST_F(ProxyTest, PdbBoundDeploymentDrainsAsReplacementsBecomeReady) {
   watching = false;
   sampler.join();
   EXPECT_GE(min_running.load(), 2) << "never more than maxUnavailable=1 replica down";
-  std::cout << fmt::format("[ figures ] two PDB-bound drains: {:.2f} s (including the test's waits), min running {}, "
-                           "PDB refusals on the held node {}\n",
-                           took, min_running.load(), EventsFor(NodeName(second), "EvictionBlocked").size());
+  std::cout << fmt::format(
+      "[ figures ] two PDB-bound drains: {:.2f} s (including the test's waits), min running {}, "
+      "PDB refusals on the held node {}\n",
+      took, min_running.load(), EventsFor(NodeName(second), "EvictionBlocked").size());
 }
 
 // A PDB that never allows an eviction: at the deadline the default policy gives up, uncordons and releases
@@ -680,7 +723,8 @@ TEST_F(ProxyTest, KilledMidDrainResumesTheSameAttempt) {
   EXPECT_EQ(after["drainStartedAt"], before["drainStartedAt"]) << "the deadline survives the restart";
   EXPECT_EQ(after["stagedAt"], before["stagedAt"]) << "no second prepare_upgrade";
   EXPECT_TRUE(Eventually([&] { return std::filesystem::exists(host.reboot_marker()); }, seconds(10)));
-  EXPECT_TRUE(Eventually([&] { return RunningPods("db") == 1; }, seconds(20))) << "the replacement runs on the other node";
+  EXPECT_TRUE(Eventually([&] { return RunningPods("db") == 1; }, seconds(20)))
+      << "the replacement runs on the other node";
 }
 
 // Config flow: no cordon, no drain, no reboot. The sysconfigs carry no model contents, so (as in the
@@ -699,7 +743,9 @@ TEST_F(ProxyTest, ConfigFlowWithoutDrain) {
   for (const auto& n : {node, other}) {
     ASSERT_TRUE(Eventually([&] { return client_.Get(kOsInstances, "default", n).ok(); }, seconds(20)));
     // The operator's copy of the OS sysconfigs, then the assignment.
-    ASSERT_TRUE(client_.Patch(kOsInstances, "default", n, PatchType::kMerge, {{"spec", {{"sysconfigs", sysconfigs}}}}).ok());
+    ASSERT_TRUE(
+        client_.Patch(kOsInstances, "default", n, PatchType::kMerge, {{"spec", {{"sysconfigs", sysconfigs}}}})
+            .ok());
     Assign(n, "cfg", "config");
   }
   ASSERT_TRUE(WaitPhase(node, "Succeeded", seconds(30))) << Instance(node).dump();
@@ -710,7 +756,8 @@ TEST_F(ProxyTest, ConfigFlowWithoutDrain) {
   ExpectReleased(node);
   EXPECT_TRUE(EventsFor(node, "Cordoned").empty()) << "a config never cordons";
   ASSERT_TRUE(WaitPhase(other, "Failed", seconds(30))) << Instance(other).dump();
-  EXPECT_NE(Instance(other)["status"]["message"].get<std::string>().find("please upgrade first"), std::string::npos);
+  EXPECT_NE(Instance(other)["status"]["message"].get<std::string>().find("please upgrade first"),
+            std::string::npos);
   ExpectReleased(other);
 }
 
