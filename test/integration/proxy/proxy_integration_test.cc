@@ -91,6 +91,12 @@ class ProxyTest : public ::testing::Test {
                    "-f", (std::filesystem::path(KUBEOS_SOURCE_DIR) / "deploy/proxy/rbac.yaml").string()},
                   &code);
     ASSERT_TRUE(out.ok() && code == 0) << out.value_or(out.status().ToString());
+    // The whole of deploy/proxy is accepted by the apiserver (server-side dry run: a real DaemonSet would put
+    // pods on every test node).
+    out = Kubectl({"apply", "--dry-run=server", "-k",
+                   (std::filesystem::path(KUBEOS_SOURCE_DIR) / "deploy/proxy").string()},
+                  &code);
+    ASSERT_TRUE(out.ok() && code == 0) << out.value_or(out.status().ToString());
     json binding = {{"metadata", {{"name", "proxy-test-restricted"}}},
                     {"roleRef",
                      {{"apiGroup", "rbac.authorization.k8s.io"},
