@@ -414,8 +414,9 @@ TEST_F(ProxyTest, CreatesItsOSInstanceUnlessTheNodeIsGone) {
 }
 
 // Upgrade through the real agent: prepare (before the drain), cordon + drain, upgrade RPC (the sim host's
-// reboot action), reboot into B, the Node reports KubeOS 2, the proxy commits the trial and releases.
-TEST_F(ProxyTest, FullUpgradeThroughTheRealAgent) {
+// reboot action), reboot into B, the Node reports KubeOS 2, the proxy commits the trial and releases; then a
+// rollback to KubeOS 1 the same way (no prepare).
+TEST_F(ProxyTest, FullUpgradeAndRollbackThroughTheRealAgent) {
   const std::string node = NodeName(1);
   CreateNode(node);
   CreateDeployment("web", 1, node);
@@ -457,6 +458,21 @@ TEST_F(ProxyTest, FullUpgradeThroughTheRealAgent) {
   EXPECT_FALSE(EventsFor(node, "Succeeded").empty());
   std::cout << fmt::format("[ figures ] assign -> Rebooting {:.2f} s; reboot -> Succeeded {:.2f} s\n",
                            to_reboot, after_reboot);
+
+  // Rollback to KubeOS 1 (slot A): no prepare, drain, rollback RPC, reboot into A, commit, release.
+  CreateOs("back", false, {{"spec", {{"opstype", "rollback"}, {"osversion", "KubeOS 1"}}}});
+  Assign(node, "back");
+  ASSERT_TRUE(WaitPhase(node, "Rebooting", seconds(60))) << Instance(node).dump();
+  ASSERT_TRUE(Eventually([&] { return std::filesystem::exists(host.reboot_marker()); }, seconds(10)));
+  EXPECT_FALSE(Instance(node)["status"].contains("stagedAt")) << "a rollback writes nothing";
+  EXPECT_EQ(host.AgentStatus()["trial"]["slot"], "A");
+  RebootHost(node, "KubeOS 1");
+  ASSERT_TRUE(WaitPhase(node, "Succeeded", seconds(30))) << Instance(node).dump();
+  ExpectReleased(node);
+  agent = host.AgentStatus();
+  EXPECT_EQ(agent["booted_slot"], "A");
+  EXPECT_EQ(agent["slots"]["A"]["state"], "good");
+  EXPECT_EQ(Instance(node)["status"]["operation"], "rollback");
 }
 
 TEST_F(ProxyTest, FallbackReportedByTheAgentEndsTheAttempt) {
