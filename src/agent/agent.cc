@@ -247,7 +247,10 @@ StatusOr<json> Agent::Rollback() {
 
 StatusOr<json> Agent::Configure(const ConfigureRequest& request) {
   KUBEOS_AGENT_EXCLUSIVE("configure");
-  Status s = configs_.Apply(request);
+  Status s = [&]() -> Status {
+    KUBEOS_ASSIGN_OR_RETURN(Slot booted, Booted());
+    return configs_.Apply(request, booted);
+  }();
   Record("configure", s);
   if (!s.ok()) return s;
   return json{{"status", "Configured"}};

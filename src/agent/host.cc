@@ -74,6 +74,12 @@ StatusOr<HostDescription> ParseHostDescription(std::string_view json_text) {
         h.certs_dir = value.get<std::string>();
       } else if (key == "socket") {
         h.socket = value.get<std::string>();
+      } else if (key == "config_root") {
+        h.config_root = value.get<std::string>();
+      } else if (key == "proc_sys") {
+        h.proc_sys = value.get<std::string>();
+      } else if (key == "grub_cfg") {
+        h.grub_cfg = value.get<std::string>();
       } else if (key == "health_checks") {
         h.health_checks = value.get<std::vector<std::vector<std::string>>>();
       } else if (key == "trial_deadline_seconds") {

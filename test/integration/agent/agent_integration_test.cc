@@ -348,9 +348,9 @@ TEST_F(AgentTest, RpcContract) {
   EXPECT_NE(bad.status().message().find("Invalid image type \"qcow\""), std::string::npos);
   StatusOr<json> cfg =
       host_->Call("configure",
-                  json::parse(R"([{"configs":[{"model":"kernel.sysctl","config_path":"","contents":{}}]}])"));
+                  json::parse(R"([{"configs":[{"model":"kernel.nosuch","config_path":"","contents":{}}]}])"));
   ASSERT_FALSE(cfg.ok());
-  EXPECT_NE(cfg.status().message().find("not built into this agent yet"), std::string::npos);
+  EXPECT_NE(cfg.status().message().find("kernel.nosuch"), std::string::npos) << cfg.status().ToString();
   // Raw wire check: error code -1 and newline-terminated response.
   StatusOr<std::string> raw =
       RawExchange(host_->socket(), R"({"jsonrpc":"2.0","method":"upgrade","params":[],"id":3})");
@@ -364,6 +364,52 @@ TEST_F(AgentTest, RpcContract) {
   EXPECT_EQ(st.st_mode & 0777, 0640u);
   ASSERT_EQ(stat(host_->socket().parent_path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0750u);
+}
+
+// configure through the RPC, on the models of src/agent/config/: several models in one request land
+// together; a request with one bad model changes nothing; grub.cmdline.current edits the booted slot's entry.
+TEST_F(AgentTest, ConfigureAppliesEveryModelOrNone) {
+  const std::filesystem::path root = host_->config_root();
+  std::filesystem::create_directories(root / "etc");
+  std::filesystem::create_directories(root / "var/lib/kubelet");
+  std::filesystem::create_directories(root / "boot/efi/EFI/openEuler");
+  std::filesystem::create_directories(host_->proc_sys() / "net/core");
+  ASSERT_TRUE(WriteFileAtomic(host_->proc_sys() / "net/core/somaxconn", "4096\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(root / "etc/sysctl.conf", "# keep me\nvm.swappiness = 10\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(root / "var/lib/kubelet/config.yaml", "kind: KubeletConfiguration\n").ok());
+  const std::string grub =
+      "menuentry 'A' {\n  linux /vmlinuz root=LABEL=ROOT-A ro kubeos.slot=A quiet\n}\n"
+      "menuentry 'B' {\n  linux /vmlinuz root=LABEL=ROOT-B ro kubeos.slot=B quiet\n}\n";
+  ASSERT_TRUE(WriteFileAtomic(root / "boot/efi/EFI/openEuler/grub.cfg", grub).ok());
+
+  StatusOr<json> ok = host_->Call("configure", json::parse(R"([{"configs":[
+      {"model":"kernel.sysctl","config_path":"","contents":{"net.core.somaxconn":{"value":8192,"operation":""}}},
+      {"model":"kernel.sysctl.persist","config_path":"","contents":{"vm.swappiness":{"value":"1","operation":""}}},
+      {"model":"kubernetes.kubelet","config_path":"","contents":{"maxPods":{"value":42,"operation":""}}},
+      {"model":"grub.cmdline.current","config_path":"","contents":{"quiet":{"value":"","operation":"delete"}}}
+  ]}])"));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ((*ok)["status"], "Configured");
+  EXPECT_EQ(ReadFile(host_->proc_sys() / "net/core/somaxconn").value_or(""), "8192\n");
+  EXPECT_EQ(ReadFile(root / "etc/sysctl.conf").value_or(""), "# keep me\nvm.swappiness = 1\n");
+  EXPECT_NE(ReadFile(root / "var/lib/kubelet/config.yaml").value_or("").find("maxPods: 42"),
+            std::string::npos);
+  std::string grub_after = ReadFile(root / "boot/efi/EFI/openEuler/grub.cfg").value_or("");
+  EXPECT_NE(grub_after.find("kubeos.slot=A\n"), std::string::npos) << grub_after;        // booted: edited
+  EXPECT_NE(grub_after.find("kubeos.slot=B quiet\n"), std::string::npos) << grub_after;  // other: kept
+
+  // A bad second model: the first is not applied either, and the error names the model and the path.
+  const std::string sysctl_before = ReadFile(root / "etc/sysctl.conf").value_or("");
+  StatusOr<json> bad = host_->Call("configure", json::parse(R"([{"configs":[
+      {"model":"kernel.sysctl.persist","config_path":"","contents":{"vm.swappiness":{"value":"60","operation":""}}},
+      {"model":"pam.limits","config_path":"/etc/shadow","contents":{"* soft nofile":{"value":"1","operation":""}}}
+  ]}])"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("pam.limits"), std::string::npos) << bad.status().ToString();
+  EXPECT_EQ(ReadFile(root / "etc/sysctl.conf").value_or(""), sysctl_before);
+  json st = host_->AgentStatus();
+  EXPECT_EQ(st["last_operation"]["name"], "configure");
+  EXPECT_FALSE(st["last_operation"]["ok"].get<bool>());
 }
 
 TEST_F(AgentTest, NotifiesSystemdWhenReady) {
