@@ -246,9 +246,14 @@ class ProxyTest : public ::testing::Test {
   void Assign(const std::string& node, const std::string& os, const std::string& nodestatus = "upgrade") {
     ASSERT_TRUE(Eventually([&] { return client_.Get(kOsInstances, "default", node).ok(); }, seconds(20)))
         << "os-proxy did not create its OSInstance";
-    StatusOr<json> r = client_.Patch(
-        kOsInstances, "default", node, PatchType::kMerge,
-        {{"spec", {{"nodestatus", nodestatus}, {"namespacedname", {{"name", os}, {"namespace", ns_}}}}}});
+    StatusOr<json> os_obj = client_.Get(kOs, ns_, os);
+    ASSERT_TRUE(os_obj.ok()) << os_obj.status().ToString();
+    const json os_spec = (*os_obj)["spec"];
+    json spec = {{"nodestatus", nodestatus},
+                 {"namespacedname", {{"name", os}, {"namespace", ns_}}},
+                 {"sysconfigs", os_spec.value("sysconfigs", json(nullptr))}};
+    if (nodestatus != "config") spec["upgradeconfigs"] = os_spec.value("upgradeconfigs", json(nullptr));
+    StatusOr<json> r = client_.Patch(kOsInstances, "default", node, PatchType::kMerge, {{"spec", spec}});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     const char* label =
         nodestatus == "config" ? "upgrade.openeuler.org/configuring" : "upgrade.openeuler.org/upgrading";
@@ -422,8 +427,17 @@ TEST_F(ProxyTest, FullUpgradeAndRollbackThroughTheRealAgent) {
   CreateDeployment("web", 1, node);
   ASSERT_TRUE(Eventually([&] { return RunningPods("web") == 1; }, seconds(30)));
   SimHost& host = StartHost(node);
+  std::filesystem::create_directories(host.proc_sys() / "net/core");
+  ASSERT_TRUE(WriteFileAtomic(host.proc_sys() / "net/core/somaxconn", "4096\n").ok());
+  std::filesystem::create_directories(host.config_root() / "etc");
+  ASSERT_TRUE(WriteFileAtomic(host.config_root() / "etc/sysctl.conf", "vm.swappiness = 10\n").ok());
   StartProxy(node);
-  CreateOs("os", false);
+  // upgradeconfigs are applied before the upgrade, sysconfigs after the reboot (both through configure).
+  CreateOs("os", false, json::parse(R"({"spec": {
+      "upgradeconfigs": {"version": "u1", "configs": [{"model": "kernel.sysctl",
+                         "contents": [{"key": "net.core.somaxconn", "value": 8192}]}]},
+      "sysconfigs": {"version": "s1", "configs": [{"model": "kernel.sysctl.persist",
+                     "contents": [{"key": "vm.swappiness", "value": "1"}]}]}}})"));
   auto t0 = std::chrono::steady_clock::now();
   Assign(node, "os");
   ASSERT_TRUE(WaitPhase(node, "Rebooting", seconds(60))) << Instance(node).dump();
@@ -444,6 +458,11 @@ TEST_F(ProxyTest, FullUpgradeAndRollbackThroughTheRealAgent) {
   EXPECT_TRUE(OurAnnotation(n));
   EXPECT_TRUE(PodNamesOn(node).empty()) << "the Deployment's pod was evicted";
   EXPECT_EQ(host.AgentStatus()["slots"]["B"]["state"], "trying") << "the trial of B is armed";
+  EXPECT_EQ(ReadFile(host.proc_sys() / "net/core/somaxconn").value_or(""), "8192\n")
+      << "upgradeconfigs applied";
+  EXPECT_EQ(st["upgradeconfigs"]["version"], "u1");
+  EXPECT_EQ(ReadFile(host.config_root() / "etc/sysctl.conf").value_or(""), "vm.swappiness = 10\n")
+      << "sysconfigs wait for the reboot";
 
   auto t1 = std::chrono::steady_clock::now();
   RebootHost(node, "KubeOS 2");
@@ -456,6 +475,9 @@ TEST_F(ProxyTest, FullUpgradeAndRollbackThroughTheRealAgent) {
   EXPECT_FALSE(agent["on_trial"].get<bool>());
   EXPECT_EQ(Instance(node)["status"]["bootedSlot"], "B");
   EXPECT_FALSE(EventsFor(node, "Succeeded").empty());
+  EXPECT_EQ(ReadFile(host.config_root() / "etc/sysctl.conf").value_or(""), "vm.swappiness = 1\n")
+      << "sysconfigs applied after the reboot";
+  EXPECT_EQ(Instance(node)["status"]["sysconfigs"]["version"], "s1");
   std::cout << fmt::format("[ figures ] assign -> Rebooting {:.2f} s; reboot -> Succeeded {:.2f} s\n",
                            to_reboot, after_reboot);
 
@@ -749,38 +771,50 @@ TEST_F(ProxyTest, KilledMidDrainResumesTheSameAttempt) {
       << "the replacement runs on the other node";
 }
 
-// Config flow: no cordon, no drain, no reboot. The sysconfigs carry no model contents, so (as in the
-// original) no configure RPC is needed; status.sysconfigs takes the spec's copy and the node is released.
-// A config for another OS version than the node runs fails at once instead of looping.
+// Config flow: no cordon, no drain, no reboot; the sysconfigs go through the real agent's configure RPC
+// (kernel.sysctl.persist edits the sim host's /etc/sysctl.conf). A config for another OS version than the
+// node runs, and a config the agent refuses, each fail at once and release the node instead of looping.
 TEST_F(ProxyTest, ConfigFlowWithoutDrain) {
-  const std::string node = NodeName(1), other = NodeName(2);
+  const std::string node = NodeName(1), other = NodeName(2), refused = NodeName(3);
   CreateNode(node, "KubeOS 2");
   CreateNode(other, "KubeOS 1");
-  StartHost(node);
-  StartHost(other);
-  StartProxy(node);
-  StartProxy(other);
-  json sysconfigs = {{"version", "v1"}, {"configs", json::array({{{"model", "kernel.sysctl"}}})}};
-  CreateOs("cfg", false, {{"spec", {{"opstype", "config"}, {"sysconfigs", sysconfigs}}}});
-  for (const auto& n : {node, other}) {
-    ASSERT_TRUE(Eventually([&] { return client_.Get(kOsInstances, "default", n).ok(); }, seconds(20)));
-    // The operator's copy of the OS sysconfigs, then the assignment.
-    ASSERT_TRUE(
-        client_.Patch(kOsInstances, "default", n, PatchType::kMerge, {{"spec", {{"sysconfigs", sysconfigs}}}})
-            .ok());
-    Assign(n, "cfg", "config");
+  CreateNode(refused, "KubeOS 2");
+  for (const auto& n : {node, other, refused}) {
+    SimHost& h = StartHost(n);
+    std::filesystem::create_directories(h.config_root() / "etc");
+    ASSERT_TRUE(WriteFileAtomic(h.config_root() / "etc/sysctl.conf", "# keep me\nvm.swappiness = 10\n").ok());
+    StartProxy(n);
   }
+  json sysconfigs = json::parse(R"({"version": "v1", "configs": [{"model": "kernel.sysctl.persist",
+      "contents": [{"key": "vm.swappiness", "value": "1"}]}]})");
+  CreateOs("cfg", false, {{"spec", {{"opstype", "config"}, {"sysconfigs", sysconfigs}}}});
+  json bad = json::parse(R"({"version": "v1", "configs": [{"model": "pam.limits", "configpath": "/etc/shadow",
+      "contents": [{"key": "* soft nofile", "value": "1"}]}]})");
+  CreateOs("bad", false, {{"spec", {{"opstype", "config"}, {"sysconfigs", bad}}}});
+  Assign(node, "cfg", "config");
+  Assign(other, "cfg", "config");
+  Assign(refused, "bad", "config");
   ASSERT_TRUE(WaitPhase(node, "Succeeded", seconds(30))) << Instance(node).dump();
   json osi = Instance(node);
   EXPECT_EQ(osi["status"]["sysconfigs"]["version"], "v1");
   EXPECT_EQ(osi["status"]["targetVersion"], "v1");
   EXPECT_EQ(osi["status"]["operation"], "config");
+  EXPECT_EQ(ReadFile(hosts_.at(node).config_root() / "etc/sysctl.conf").value_or(""),
+            "# keep me\nvm.swappiness = 1\n");
   ExpectReleased(node);
   EXPECT_TRUE(EventsFor(node, "Cordoned").empty()) << "a config never cordons";
   ASSERT_TRUE(WaitPhase(other, "Failed", seconds(30))) << Instance(other).dump();
   EXPECT_NE(Instance(other)["status"]["message"].get<std::string>().find("please upgrade first"),
             std::string::npos);
   ExpectReleased(other);
+  EXPECT_EQ(ReadFile(hosts_.at(other).config_root() / "etc/sysctl.conf").value_or(""),
+            "# keep me\nvm.swappiness = 10\n");
+  ASSERT_TRUE(WaitPhase(refused, "Failed", seconds(30))) << Instance(refused).dump();
+  EXPECT_NE(Instance(refused)["status"]["message"].get<std::string>().find("pam.limits"), std::string::npos)
+      << Instance(refused)["status"].dump();
+  EXPECT_FALSE(Instance(refused)["status"].contains("sysconfigs")) << "not applied, not recorded";
+  ExpectReleased(refused);
+  EXPECT_FALSE(EventsFor(refused, "ConfigureFailed").empty());
 }
 
 }  // namespace
