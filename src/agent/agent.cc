@@ -341,6 +341,7 @@ void Agent::SuperviseTrial(const std::stop_token& stop) {
   };
   if (!on_trial()) return;
   auto deadline = std::chrono::steady_clock::now() + host_.trial_deadline;
+  std::string why;
   if (!host_.health_checks.empty()) {
     bool healthy = true;
     for (const auto& argv : host_.health_checks) {
@@ -364,16 +365,45 @@ void Agent::SuperviseTrial(const std::stop_token& stop) {
       }
       return;
     }
+    why = "failed its health checks";
   } else {
     while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(kTrialPollInterval);
       if (!on_trial()) return;
     }
     if (stop.stop_requested()) return;
-    log::Error("trial not marked good before the deadline; rebooting so GRUB counts a failed try",
+    log::Error("trial not marked good before the deadline",
                {{"deadline_seconds", host_.trial_deadline.count()}});
+    why = fmt::format("was not marked good within {} s", host_.trial_deadline.count());
+  }
+  // Commit the env to the fallback slot before rebooting: the next boot is the old slot, not another try
+  // of this one (GRUB's counter is for crashes and hangs, where the agent cannot act).
+  for (;;) {
+    Status abandoned = AbandonTrial(why);
+    if (abandoned.ok()) break;
+    if (abandoned.code() != StatusCode::kBusy || stop.stop_requested()) {
+      log::Error("abandon failed trial", {{"error", abandoned.ToString()}});
+      if (!on_trial()) return;  // committed by someone else meanwhile: nothing to abandon
+      break;                    // reboot anyway: GRUB's counter still falls back eventually
+    }
+    std::this_thread::sleep_for(kTrialPollInterval);
   }
   if (Status s = Reboot(); !s.ok()) log::Error("reboot after failed trial", {{"error", s.ToString()}});
+}
+
+Status Agent::AbandonTrial(const std::string& why) {
+  std::unique_lock op_lock(op_mu_, std::try_to_lock);
+  if (!op_lock.owns_lock()) return BusyError(std::string(kBusyMessage));
+  KUBEOS_ASSIGN_OR_RETURN(Slot booted, Booted());
+  KUBEOS_ASSIGN_OR_RETURN(GrubEnv env, LoadEnv());
+  AgentState state;
+  {
+    std::lock_guard lock(mu_);
+    state = state_;
+  }
+  KUBEOS_ASSIGN_OR_RETURN(BootPlan plan, PlanAbandonTrial(state, env, booted, why, now_()));
+  log::Error("trial abandoned", {{"slot", SlotName(booted)}, {"report", plan.reason}});
+  return ApplyPlan(plan);
 }
 
 }  // namespace kubeos::agent

@@ -45,8 +45,10 @@ class Agent {
   StatusOr<nlohmann::json> MarkGood();
   nlohmann::json GetStatus() const;
 
-  // When the booted slot is on trial: runs the health checks and marks good when they pass; reboots when
-  // they fail or the trial deadline passes. Returns at once otherwise. Blocks; honours `stop`.
+  // When the booted slot is on trial: runs the health checks and marks good when they pass; when they fail
+  // or the trial deadline passes, abandons the trial (env committed to the fallback slot, slot failed,
+  // last_fallback reported) and reboots, so the next boot is the old slot. Returns at once otherwise.
+  // Blocks; honours `stop`.
   void SuperviseTrial(const std::stop_token& stop);
 
  private:
@@ -55,6 +57,7 @@ class Agent {
   StatusOr<GrubEnv> LoadEnv() const;
   StatusOr<Slot> Booted() const;
   Status Reboot();
+  Status AbandonTrial(const std::string& why);
   void Record(const std::string& name, const kubeos::Status& result);
 
   const HostDescription host_;

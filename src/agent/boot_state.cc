@@ -160,6 +160,14 @@ BootPlan ReconcileOnStart(const AgentState& state, const GrubEnv& env, Slot boot
     plan.reason = report.message;
     return plan;
   }
+  if (EnvArms(env, booted) && s.slot(booted).state == SlotState::kFailed) {
+    // PlanAbandonTrial wrote the state and crashed before the env: finish it.
+    Slot fallback = EnvSlot(env, kEnvFallbackEntry).value_or(OtherSlot(booted));
+    if (fallback == booted) fallback = OtherSlot(booted);
+    plan.env = CommitEnvTo(env, fallback);
+    plan.reason = fmt::format("finish abandoning the failed trial of slot {}", SlotName(booted));
+    return plan;
+  }
   if (EnvArms(env, booted)) {  // a trial we have no record of (env edited by hand): adopt it
     s.slot(booted).state = SlotState::kTrying;
     s.trial = TrialRecord{booted, s.slot(booted).version, ""};
@@ -263,6 +271,34 @@ StatusOr<BootPlan> PlanMarkGood(const AgentState& state, const GrubEnv& env, Slo
   // unarmed env with a trial record of the booted slot and completes the commit.
   plan.order = WriteOrder::kEnvFirst;
   plan.reason = fmt::format("commit slot {}", SlotName(booted));
+  return plan;
+}
+
+StatusOr<BootPlan> PlanAbandonTrial(const AgentState& state, const GrubEnv& env, Slot booted,
+                                    const std::string& why, int64_t now) {
+  if (!BootedOnTrial(env, booted)) {
+    return FailedPreconditionError(fmt::format("abandon trial: slot {} is not on trial", SlotName(booted)));
+  }
+  Slot fallback = EnvSlot(env, kEnvFallbackEntry).value_or(OtherSlot(booted));
+  if (fallback == booted) fallback = OtherSlot(booted);
+  BootPlan plan{.state = state};
+  AgentState& s = plan.state;
+  std::string version = s.slot(booted).version;
+  if (s.trial && s.trial->slot == booted && !s.trial->version.empty()) version = s.trial->version;
+  s.slot(booted).state = SlotState::kFailed;
+  s.trial.reset();
+  OperationRecord report{.name = "boot",
+                         .ok = false,
+                         .message = fmt::format("trial of slot {} (version {}) {}; falling back to slot {}",
+                                                SlotName(booted), version, why, SlotName(fallback)),
+                         .unix_time = now};
+  s.last_operation = report;
+  s.last_fallback = report;
+  plan.env = CommitEnvTo(env, fallback);
+  // State first: a crash after it leaves a kFailed slot that the env still arms; ReconcileOnStart finishes
+  // the abandon (env to the fallback). Env first would let a restart read the unarmed env as "committed".
+  plan.order = WriteOrder::kStateFirst;
+  plan.reason = report.message;
   return plan;
 }
 

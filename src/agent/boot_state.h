@@ -118,6 +118,12 @@ StatusOr<BootPlan> PlanRollback(const AgentState& state, const GrubEnv& env, Slo
                                 const std::string& boot_id);
 // mark-good: commit the booted slot. Idempotent when already committed.
 StatusOr<BootPlan> PlanMarkGood(const AgentState& state, const GrubEnv& env, Slot booted, int64_t now);
+// A trial of the booted slot failed its health checks or passed its deadline (`why` says which): commit the
+// env to the fallback slot (fallback_entry, else the other slot), mark the booted slot kFailed and report it
+// in last_fallback, so the FOLLOWING boot is the old slot (GRUB's boot_tries counter is then only for crashes
+// and hangs). FailedPrecondition unless the booted slot is on trial.
+StatusOr<BootPlan> PlanAbandonTrial(const AgentState& state, const GrubEnv& env, Slot booted,
+                                    const std::string& why, int64_t now);
 
 // True when the booted slot is on trial and waits for mark-good.
 bool BootedOnTrial(const GrubEnv& env, Slot booted);

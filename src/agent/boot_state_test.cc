@@ -188,6 +188,72 @@ TEST(BootState, RefusalsAndRollback) {
   EXPECT_EQ(d.state.b.version, "KubeOS 2");
 }
 
+TEST(BootState, AbandonedTrialBootsTheOldSlotNext) {
+  // Health checks fail (or the deadline passes) on B: the very next boot must be A, whatever boot_tries
+  // GRUB still had left, and the report is made at once.
+  for (int crash_after : {2, 1}) {
+    SCOPED_TRACE(crash_after);
+    Disk d = FreshHostOnA();
+    Install(d, Slot::kA, "KubeOS 2");
+    d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+    ASSERT_EQ(d.Reboot(), Slot::kB);
+    d.Restart(Slot::kB);
+    ASSERT_TRUE(BootedOnTrial(d.env, Slot::kB));
+    ASSERT_EQ(d.env.Get("boot_tries"), "1");  // GRUB would give B another boot
+    StatusOr<BootPlan> p = PlanAbandonTrial(d.state, d.env, Slot::kB, "failed its health checks", 7);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    EXPECT_EQ(p->order, WriteOrder::kStateFirst);
+    d.Apply(*p, crash_after);
+    if (crash_after == 1) d.Restart(Slot::kB);  // killed between the writes: the restart finishes it
+    EXPECT_TRUE(EnvCommittedTo(d.env, Slot::kA)) << "env still leads to B";
+    EXPECT_EQ(d.state.b.state, SlotState::kFailed);
+    EXPECT_FALSE(d.state.trial);
+    ASSERT_TRUE(d.state.last_fallback);
+    EXPECT_FALSE(d.state.last_fallback->ok);
+    EXPECT_NE(d.state.last_fallback->message.find("KubeOS 2"), std::string::npos);
+    EXPECT_NE(d.state.last_fallback->message.find("health checks"), std::string::npos);
+    EXPECT_EQ(d.state.last_fallback->unix_time, 7);
+    d.ExpectBootable();
+    ASSERT_EQ(d.Reboot(), Slot::kA);
+    d.Restart(Slot::kA);
+    EXPECT_EQ(d.state.a.state, SlotState::kGood);
+    EXPECT_EQ(d.state.b.state, SlotState::kFailed);
+    ASSERT_TRUE(d.state.last_fallback);  // kept
+    EXPECT_EQ(PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id).status().code(),
+              StatusCode::kFailedPrecondition);
+  }
+}
+
+TEST(BootState, AbandonRefusedWhenNotOnTrial) {
+  Disk d = FreshHostOnA();
+  EXPECT_EQ(PlanAbandonTrial(d.state, d.env, Slot::kA, "x", 1).status().code(),
+            StatusCode::kFailedPrecondition);
+  // A trial of the other slot armed for the next boot is not ours to abandon.
+  Install(d, Slot::kA, "KubeOS 2");
+  d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+  EXPECT_EQ(PlanAbandonTrial(d.state, d.env, Slot::kA, "x", 1).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST(BootState, AbandonWithoutFallbackEntryGoesToTheOtherSlot) {
+  struct Case {
+    std::optional<std::string> fallback;
+    Slot want;
+  } cases[] = {{std::nullopt, Slot::kA}, {"A", Slot::kA}, {"B", Slot::kA}, {"garbage", Slot::kA}};
+  for (const auto& c : cases) {
+    GrubEnv env;
+    env.Set(std::string(kEnvSavedEntry), "B");
+    env.Set(std::string(kEnvBootTries), "1");
+    if (c.fallback) env.Set(std::string(kEnvFallbackEntry), *c.fallback);
+    AgentState st;
+    st.b = {SlotState::kTrying, "v2", ""};
+    StatusOr<BootPlan> p = PlanAbandonTrial(st, env, Slot::kB, "x", 1);
+    ASSERT_TRUE(p.ok());
+    ASSERT_TRUE(p->env);
+    EXPECT_TRUE(EnvCommittedTo(*p->env, c.want)) << c.fallback.value_or("(none)");
+  }
+}
+
 TEST(SimulateGrubBoot, Table) {
   struct Case {
     std::vector<std::pair<std::string, std::string>> env;

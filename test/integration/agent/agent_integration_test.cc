@@ -431,6 +431,46 @@ TEST_F(AgentTest, NotifiesSystemdWhenReady) {
 }
 
 // The grubenv format, both directions, against the real grub-editenv.
+// Issue 4 section 4: a trial whose health checks fail makes the FOLLOWING boot the old slot (not another try
+// of the bad image), and the failure is reported before the reboot.
+TEST(AgentTrial, FailedHealthCheckMakesTheNextBootTheOldSlot) {
+  StatusOr<SimHost> h = SimHost::Create({{"health_checks", {{"false"}}}, {"trial_deadline_seconds", 30}});
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  SimHost& host = *h;
+  std::filesystem::path image = host.dir() / "image.ext4";
+  ASSERT_TRUE(MakeExtImage(image, uint64_t{8} * 1024 * 1024, "slot B v2").ok());
+  ASSERT_TRUE(host.StartAgent().ok());
+  json req = json::array({{{"version", "KubeOS 2"},
+                           {"check_sum", agent::Sha256Hex(*ReadFile(image))},
+                           {"image_type", "disk"},
+                           {"image_url", image.string()}}});
+  StatusOr<json> r = host.Call("prepare_upgrade", req);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(host.Call("upgrade").ok());
+  ASSERT_TRUE(host.StopAgent().ok());
+  std::filesystem::remove(host.reboot_marker());
+  ASSERT_EQ(*host.Reboot(), Slot::kB);
+  ASSERT_EQ(host.EnvList(), "saved_entry=B\nboot_tries=1\nfallback_entry=A\n");
+  ASSERT_TRUE(host.StartAgent().ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!std::filesystem::exists(host.reboot_marker()) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(std::filesystem::exists(host.reboot_marker())) << "the agent did not reboot the failed trial";
+  EXPECT_EQ(host.EnvList(), "saved_entry=A\n") << "the env still leads to the failed slot";
+  json st = host.AgentStatus();
+  EXPECT_EQ(st["slots"]["B"]["state"], "failed") << st.dump();
+  ASSERT_TRUE(st["last_fallback"].is_object()) << st.dump();
+  EXPECT_NE(st["last_fallback"]["message"].get<std::string>().find("health checks"), std::string::npos);
+  ASSERT_TRUE(host.StopAgent().ok());
+  EXPECT_EQ(*host.Reboot(), Slot::kA);
+  ASSERT_TRUE(host.StartAgent().ok());
+  st = host.AgentStatus();
+  EXPECT_EQ(st["booted_slot"], "A");
+  EXPECT_EQ(st["slots"]["B"]["state"], "failed");
+  EXPECT_TRUE(st["last_fallback"].is_object());
+}
+
 TEST(GrubEnvCrossCheck, OursAndGrubEditenvAgree) {
   StatusOr<TempDir> dir = TempDir::Create("grubenv-x");
   ASSERT_TRUE(dir.ok());
