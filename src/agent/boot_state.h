@@ -38,6 +38,9 @@ constexpr std::string_view kEnvSavedEntry = "saved_entry";
 constexpr std::string_view kEnvNextEntry = "next_entry";
 constexpr std::string_view kEnvBootTries = "boot_tries";
 constexpr std::string_view kEnvFallbackEntry = "fallback_entry";
+// Set by GRUB (to the slot whose trial it gave up) when it falls back; the agent's evidence that a fallback
+// really happened. Consumed (deleted) by the agent at start.
+constexpr std::string_view kEnvFellBack = "kubeos_fell_back";
 // Boots a trial slot gets before GRUB falls back: 2 survives one spurious reset (power blip) of a good image
 // without making a bad one cost more than two failed boots. The GRUB fragment's decrement table covers 0..3.
 constexpr int kTrialBootTries = 2;
@@ -97,7 +100,10 @@ struct BootPlan {
 bool EnvCommittedTo(const GrubEnv& env, Slot booted);
 GrubEnv CommitEnvTo(GrubEnv env, Slot booted);
 
-// At agent start: reconcile the state file with what the env and the booted slot say happened.
+// At agent start: reconcile the state file with what the env and the booted slot say happened. A fallback is
+// reported only with GRUB's evidence (kEnvFellBack naming the trial slot); a reboot that merely interrupted
+// the two writes of arming or of install start (trial recorded, env not arming it, no evidence) drops the
+// trial and keeps the image installed. The evidence key is always removed from the env.
 BootPlan ReconcileOnStart(const AgentState& state, const GrubEnv& env, Slot booted,
                           const std::string& boot_id, int64_t now);
 
@@ -134,8 +140,8 @@ namespace kubeos::agent {
 
 // What GRUB does with the env at one boot, mirroring deploy/agent/grub-kubeos.cfg exactly (used by tests and
 // the simulator; the QEMU test checks the real GRUB against it): invalid saved_entry -> A; boot_tries "0" ->
-// fall back to fallback_entry (or the other slot) and drop the counter; 1..3 -> decrement; anything else ->
-// "0"; a valid next_entry boots once and is cleared.
+// fall back to fallback_entry (or the other slot), drop the counter and set kubeos_fell_back=<failed slot>;
+// 1..3 -> decrement; anything else -> "0"; a valid next_entry boots once and is cleared.
 struct GrubBoot {
   Slot slot = Slot::kA;
   GrubEnv env_after;

@@ -105,9 +105,71 @@ TEST(BootState, FailedTrialFallsBackAndIsReported) {
   EXPECT_NE(d.state.last_fallback->message.find("fell back"), std::string::npos);
   EXPECT_NE(d.state.last_fallback->message.find("KubeOS 2"), std::string::npos);
   EXPECT_TRUE(EnvCommittedTo(d.env, Slot::kA));
+  EXPECT_FALSE(d.env.Get(kEnvFellBack)) << "GRUB's fallback evidence must be consumed";
   // A failed slot cannot be upgraded to again without a new install.
   EXPECT_EQ(PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id).status().code(),
             StatusCode::kFailedPrecondition);
+}
+
+// A power cut between the two writes of upgrade/rollback (state written, env not) or of install start (env
+// written, state not) reboots with a new boot id and a stale trial record: without GRUB's evidence that is
+// not a fallback, and the intact image stays installed (the cluster must not halt a version for it).
+TEST(BootState, PowerCutBetweenWritesIsNotAFallback) {
+  for (int step = 0; step < 3; ++step) {
+    SCOPED_TRACE(step);
+    Disk d = FreshHostOnA();
+    Install(d, Slot::kA, "KubeOS 2");
+    if (step == 0) d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id), /*crash_after=*/1);
+    if (step == 1) {
+      d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+      d.Apply(*PlanInstallStart(d.state, d.env, Slot::kA), /*crash_after=*/1);
+    }
+    if (step == 2) {  // a committed B rolls back to A; cut after the state write
+      d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+      ASSERT_EQ(d.Reboot(), Slot::kB);
+      d.Restart(Slot::kB);
+      d.Apply(*PlanMarkGood(d.state, d.env, Slot::kB, 1));
+      d.Apply(*PlanRollback(d.state, d.env, Slot::kB, d.boot_id), /*crash_after=*/1);
+    }
+    ASSERT_TRUE(d.state.trial);
+    Slot booted = d.Reboot();  // the power cut
+    ASSERT_EQ(booted, step == 2 ? Slot::kB : Slot::kA);
+    d.Restart(booted);
+    EXPECT_FALSE(d.state.last_fallback);
+    EXPECT_FALSE(d.state.trial);
+    Slot other = OtherSlot(booted);
+    EXPECT_EQ(d.state.slot(other).state, SlotState::kInstalled);  // a complete image, bootable again
+    EXPECT_EQ(d.state.slot(booted).state, SlotState::kGood);
+    d.ExpectBootable();
+    if (step == 0) {
+      EXPECT_TRUE(PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id).ok());
+    }
+  }
+}
+
+TEST(BootState, FallbackEvidenceWithoutTrialRecordIsReported) {
+  // GRUB fell back but the state has no trial (set aside as corrupt, or the report was written and the env
+  // write consuming the evidence was cut): report from the evidence, then consume it.
+  Disk d = FreshHostOnA();
+  d.state.b = {SlotState::kTrying, "KubeOS 2", ""};
+  d.env.Set(std::string(kEnvFellBack), "B");
+  d.Restart(Slot::kA);
+  EXPECT_EQ(d.state.b.state, SlotState::kFailed);
+  ASSERT_TRUE(d.state.last_fallback);
+  EXPECT_NE(d.state.last_fallback->message.find("KubeOS 2"), std::string::npos);
+  EXPECT_FALSE(d.env.Get(kEnvFellBack));
+  // The report is idempotent across a crash before the evidence was consumed.
+  OperationRecord first = *d.state.last_fallback;
+  d.env.Set(std::string(kEnvFellBack), "B");
+  d.Restart(Slot::kA);
+  EXPECT_EQ(d.state.last_fallback->message, first.message);
+  EXPECT_FALSE(d.env.Get(kEnvFellBack));
+  // Stale evidence naming the booted slot itself is just dropped.
+  d.state.last_fallback.reset();
+  d.env.Set(std::string(kEnvFellBack), "A");
+  d.Restart(Slot::kA);
+  EXPECT_FALSE(d.state.last_fallback);
+  EXPECT_FALSE(d.env.Get(kEnvFellBack));
 }
 
 TEST(BootState, RestartBeforeRebootIsNotAFallback) {
@@ -275,6 +337,9 @@ TEST(SimulateGrubBoot, Table) {
     EXPECT_EQ(b.slot, c.want);
     EXPECT_EQ(b.env_after.Get("boot_tries"), c.tries_after);
     EXPECT_EQ(b.env_after.Get("next_entry"), std::nullopt);
+    // Fallback evidence is written exactly when GRUB falls back, naming the given-up slot.
+    bool fell_back = c.env.size() > 1 && c.env[1].second == "0";
+    EXPECT_EQ(b.env_after.Get(kEnvFellBack), fell_back ? std::optional<std::string>("B") : std::nullopt);
   }
 }
 
