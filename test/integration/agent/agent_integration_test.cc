@@ -111,21 +111,45 @@ class AgentTest : public ::testing::Test {
           {"certs", {{"ca_cert", ca}, {"client_cert", "client.crt"}, {"client_key", "client.key"}}}}});
   }
 
-  // The safety promise after any failed install: the booted slot untouched, the env still commits to it,
-  // and the standby is not marked usable (and holds no filesystem once writing began).
-  void ExpectSafeAfterFailure(const std::string& error_fragment) {
+  // Gives slot B a good, verified ROOT-B filesystem ("slot B v1", version "KubeOS 1.5") through the agent
+  // itself, so the failure tests can tell an invalidated standby from one that was never touched.
+  void PreinstallStandby() {
+    std::filesystem::path v15 = host_->dir() / "v15.ext4";
+    ASSERT_TRUE(MakeExtImage(v15, uint64_t{4} * 1024 * 1024, "slot B v1").ok());
+    json req = Request(v15.string(), agent::Sha256Hex(*ReadFile(v15)));
+    req[0]["version"] = "KubeOS 1.5";
+    StatusOr<json> r = host_->Call("prepare_upgrade", req);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(ReadHello(host_->slot(Slot::kB)), "slot B v1");
+    ASSERT_EQ(*agent::ReadExtLabel(host_->slot(Slot::kB)), "ROOT-B");
+    ASSERT_EQ(host_->AgentStatus()["slots"]["B"]["state"], "installed");
+  }
+
+  enum class Standby {
+    kInvalidated,  // the failure came after payload bytes: B is invalid and holds no filesystem
+    kKept,         // the failure came before any payload byte: B still holds its verified image
+  };
+  // The safety promise after any failed install (call PreinstallStandby first): the booted slot untouched,
+  // the env still commits to it, and the standby either invalidated or kept as it was.
+  void ExpectSafeAfterFailure(const std::string& error_fragment, Standby standby = Standby::kInvalidated) {
     EXPECT_EQ(FileSha256(host_->slot(Slot::kA)), slot_a_sha_);
     EXPECT_EQ(host_->EnvList(), "saved_entry=A\n");
     json st = host_->AgentStatus();
     EXPECT_EQ(st["booted_slot"], "A");
     std::string b = st["slots"]["B"]["state"];
-    EXPECT_TRUE(b == "invalid" || b == "empty") << b;
-    EXPECT_FALSE(agent::ReadExtLabel(host_->slot(Slot::kB)).ok()) << "standby has a visible filesystem";
+    if (standby == Standby::kInvalidated) {
+      EXPECT_EQ(b, "invalid");
+      EXPECT_FALSE(agent::ReadExtLabel(host_->slot(Slot::kB)).ok()) << "standby has a visible filesystem";
+      EXPECT_EQ(host_->Call("upgrade").status().code(), StatusCode::kUnknown);  // nothing to boot
+    } else {
+      EXPECT_EQ(b, "installed") << "a failure before the first payload byte invalidated the standby";
+      EXPECT_EQ(st["slots"]["B"]["version"], "KubeOS 1.5");
+      EXPECT_EQ(ReadHello(host_->slot(Slot::kB)), "slot B v1");
+    }
     ASSERT_TRUE(st["last_operation"].is_object()) << st.dump();
     EXPECT_FALSE(st["last_operation"]["ok"].get<bool>());
     EXPECT_NE(st["last_operation"]["message"].get<std::string>().find(error_fragment), std::string::npos)
         << st["last_operation"].dump();
-    EXPECT_EQ(host_->Call("upgrade").status().code(), StatusCode::kUnknown);  // nothing to boot
     EXPECT_FALSE(std::filesystem::exists(host_->reboot_marker()));
   }
 
@@ -250,6 +274,7 @@ TEST_F(AgentTest, MissingClientCertIsRefused) {
 }
 
 TEST_F(AgentTest, ChecksumMismatchActivatesNothing) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex("something else"));
   ASSERT_FALSE(r.ok());
@@ -258,6 +283,7 @@ TEST_F(AgentTest, ChecksumMismatchActivatesNothing) {
 }
 
 TEST_F(AgentTest, TruncatedBodyFailsAfterResumes) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/truncate/os.img", agent::Sha256Hex(image_bytes_));
   ASSERT_FALSE(r.ok());
@@ -265,6 +291,7 @@ TEST_F(AgentTest, TruncatedBodyFailsAfterResumes) {
 }
 
 TEST_F(AgentTest, StalledBodyTimesOut) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/stall/os.img", agent::Sha256Hex(image_bytes_));
   ASSERT_FALSE(r.ok());
@@ -272,11 +299,12 @@ TEST_F(AgentTest, StalledBodyTimesOut) {
 }
 
 TEST_F(AgentTest, PlainHttpNeedsFlagSafe) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_, false, /*tls=*/false);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(server->requests(), 0) << "no byte may be fetched over plain http without flagSafe";
-  ExpectSafeAfterFailure("not safe");
+  ExpectSafeAfterFailure("not safe", Standby::kKept);  // refused before the install began
   // With flagSafe it works.
   json req = Request(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_));
   req[0]["flag_safe"] = true;
@@ -292,6 +320,7 @@ TEST_F(AgentTest, NotFound) {
 }
 
 TEST_F(AgentTest, PartitionTooSmall) {
+  PreinstallStandby();
   std::filesystem::path big = host_->dir() / "big.ext4";
   ASSERT_TRUE(MakeExtImage(big, kSlotBytes + uint64_t{4} * 1024 * 1024, "too big").ok());
   std::string bytes = *ReadFile(big);
