@@ -190,8 +190,19 @@ StatusOr<json> Agent::PrepareUpgrade(const UpgradeRequest& request) {
       std::lock_guard lock(mu_);
       state = state_;
     }
-    KUBEOS_ASSIGN_OR_RETURN(BootPlan start, PlanInstallStart(state, env, booted));
-    KUBEOS_RETURN_IF_ERROR(ApplyPlan(start));
+    // Refuse now (booted slot on trial), but invalidate the standby only at the first payload byte: a
+    // source that fails before any byte (404, TLS, missing file) leaves its verified image and version.
+    KUBEOS_RETURN_IF_ERROR(PlanInstallStart(state, env, booted).status());
+    install.before_first_write = [&]() -> Status {
+      KUBEOS_ASSIGN_OR_RETURN(GrubEnv now_env, LoadEnv());
+      AgentState now_state;
+      {
+        std::lock_guard lock(mu_);
+        now_state = state_;
+      }
+      KUBEOS_ASSIGN_OR_RETURN(BootPlan start, PlanInstallStart(now_state, now_env, booted));
+      return ApplyPlan(start);
+    };
     KUBEOS_RETURN_IF_ERROR(InstallPayload(host_, OtherSlot(booted), install, progress_));
     {
       std::lock_guard lock(mu_);

@@ -248,8 +248,13 @@ Status ExtractTar(const std::filesystem::path& tar, const std::filesystem::path&
 // Receives the payload stream; decides its kind from the first kHeaderHoldBytes.
 class PayloadSink {
  public:
-  PayloadSink(const HostDescription& host, Slot standby, InstallProgress& progress)
-      : host_(host), standby_(standby), slot_path_(host.slot_path(standby)), progress_(progress) {}
+  PayloadSink(const HostDescription& host, Slot standby, InstallProgress& progress,
+              std::function<Status()> before_first_write)
+      : host_(host),
+        standby_(standby),
+        slot_path_(host.slot_path(standby)),
+        progress_(progress),
+        before_first_write_(std::move(before_first_write)) {}
 
   Status OnSize(std::optional<uint64_t> total) {
     total_ = total;
@@ -297,12 +302,16 @@ class PayloadSink {
       return InvalidArgumentError(
           "payload is neither a tar archive (os.tar) nor an ext2/3/4 filesystem image");
     }
+    // Every check that needs no write comes first: a refused payload leaves the standby as it was.
+    KUBEOS_ASSIGN_OR_RETURN(capacity_, DeviceSize(slot_path_));
+    if (kind_ == PayloadKind::kExtImage && total_ && *total_ > capacity_) {
+      return ResourceExhausted(fmt::format("image is {} bytes but slot {} ({}) holds {}", *total_,
+                                           SlotName(standby_), slot_path_.string(), capacity_));
+    }
+    if (kind_ == PayloadKind::kTar) KUBEOS_RETURN_IF_ERROR(CheckStagingSpace());
+    if (before_first_write_) KUBEOS_RETURN_IF_ERROR(before_first_write_());
     KUBEOS_RETURN_IF_ERROR(OpenSlotAndInvalidate());
     if (kind_ == PayloadKind::kExtImage) {
-      if (total_ && *total_ > capacity_) {
-        return ResourceExhausted(fmt::format("image is {} bytes but slot {} ({}) holds {}", *total_,
-                                             SlotName(standby_), slot_path_.string(), capacity_));
-      }
       writer_ = std::make_unique<PipelinedWriter>(slot_fd_.get(), slot_path_.string(), head_.size(),
                                                   capacity_, sha_);
       return Status::Ok();
@@ -311,7 +320,6 @@ class PayloadSink {
   }
 
   Status OpenSlotAndInvalidate() {
-    KUBEOS_ASSIGN_OR_RETURN(capacity_, DeviceSize(slot_path_));
     slot_fd_ = Fd(open(slot_path_.c_str(), O_WRONLY | O_CLOEXEC));
     if (slot_fd_.get() < 0) return ErrnoError(errno, "open slot " + slot_path_.string());
     // Zero the superblock region first and make it durable: from here on the slot holds no filesystem
@@ -322,6 +330,23 @@ class PayloadSink {
     return Status::Ok();
   }
 
+  // The tar and its extracted tree are both staged: twice the payload plus a margin.
+  Status CheckStagingSpace() {
+    std::filesystem::path dir = host_.persist_dir;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return ErrnoError(ec.value(), "create " + dir.string());
+    struct statvfs vfs {};
+    if (statvfs(dir.c_str(), &vfs) != 0) return ErrnoError(errno, "statvfs " + dir.string());
+    uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    uint64_t need = 2 * total_.value_or(0) + kStagingMarginBytes;
+    if (free_bytes < need) {
+      return ResourceExhausted(
+          fmt::format("{} has {} bytes free; staging this payload needs {}", dir.string(), free_bytes, need));
+    }
+    return Status::Ok();
+  }
+
   Status OpenStaging() {
     std::filesystem::path dir = host_.staging_dir();
     std::error_code ec;
@@ -329,15 +354,6 @@ class PayloadSink {
     std::filesystem::create_directories(dir, ec);
     if (ec) return ErrnoError(ec.value(), "create " + dir.string());
     std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
-    struct statvfs vfs {};
-    if (statvfs(dir.c_str(), &vfs) != 0) return ErrnoError(errno, "statvfs " + dir.string());
-    uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
-    // The tar and its extracted tree are both staged: twice the payload plus a margin.
-    uint64_t need = 2 * total_.value_or(0) + kStagingMarginBytes;
-    if (free_bytes < need) {
-      return ResourceExhausted(
-          fmt::format("{} has {} bytes free; staging this payload needs {}", dir.string(), free_bytes, need));
-    }
     tar_path_ = dir / "os.tar";
     tar_fd_ = Fd(open(tar_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (tar_fd_.get() < 0) return ErrnoError(errno, "create " + tar_path_.string());
@@ -397,6 +413,7 @@ class PayloadSink {
   Slot standby_;
   std::filesystem::path slot_path_;
   InstallProgress& progress_;
+  std::function<Status()> before_first_write_;
   Sha256 sha_;
   std::optional<uint64_t> total_;
   std::string head_;
@@ -454,7 +471,7 @@ Status InstallPayload(const HostDescription& host, Slot standby, const InstallRe
   progress.phase = InstallPhase::kDownloading;
   progress.bytes = 0;
   progress.total = 0;
-  PayloadSink sink(host, standby, progress);
+  PayloadSink sink(host, standby, progress, request.before_first_write);
   FetchCallbacks cb{.on_size = [&](std::optional<uint64_t> t) { return sink.OnSize(t); },
                     .on_data = [&](std::string_view d) { return sink.OnData(d); }};
   auto t0 = std::chrono::steady_clock::now();

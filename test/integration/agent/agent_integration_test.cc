@@ -259,18 +259,20 @@ TEST_F(AgentTest, ResumesATruncatedDownloadWithRange) {
 }
 
 TEST_F(AgentTest, WrongCaIsRefused) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_);
   StatusOr<json> r =
       PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_), true, "other-ca.crt");
   ASSERT_FALSE(r.ok());
-  ExpectSafeAfterFailure("certificate");
+  ExpectSafeAfterFailure("certificate", Standby::kKept);
 }
 
 TEST_F(AgentTest, MissingClientCertIsRefused) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_, /*mtls=*/true);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_), false);
   ASSERT_FALSE(r.ok());
-  ExpectSafeAfterFailure("GET https://127.0.0.1");
+  ExpectSafeAfterFailure("GET https://127.0.0.1", Standby::kKept);
 }
 
 TEST_F(AgentTest, ChecksumMismatchActivatesNothing) {
@@ -313,10 +315,11 @@ TEST_F(AgentTest, PlainHttpNeedsFlagSafe) {
 }
 
 TEST_F(AgentTest, NotFound) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/missing/os.img", agent::Sha256Hex(image_bytes_));
   ASSERT_FALSE(r.ok());
-  ExpectSafeAfterFailure("404");
+  ExpectSafeAfterFailure("404", Standby::kKept);
 }
 
 TEST_F(AgentTest, PartitionTooSmall) {
@@ -327,7 +330,7 @@ TEST_F(AgentTest, PartitionTooSmall) {
   auto server = Serve(bytes);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(bytes));
   ASSERT_FALSE(r.ok());
-  ExpectSafeAfterFailure("holds");
+  ExpectSafeAfterFailure("holds", Standby::kKept);  // refused from the size, before writing
 }
 
 TEST_F(AgentTest, SlotEvidenceDisagreementRefusesInstall) {
