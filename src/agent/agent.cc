@@ -230,10 +230,10 @@ StatusOr<json> Agent::Upgrade() {
     return ApplyPlan(plan);
   };
   Status s = run();
+  // Recorded before the reboot (which may end this process), and overwritten if the reboot fails.
   Record("upgrade", s);
   if (!s.ok()) return s;
-  KUBEOS_RETURN_IF_ERROR(Reboot());
-  return json{{"status", "Upgraded"}};
+  return RebootAfter("upgrade", "Upgraded");
 }
 
 StatusOr<json> Agent::Rollback() {
@@ -250,10 +250,10 @@ StatusOr<json> Agent::Rollback() {
     return ApplyPlan(plan);
   };
   Status s = run();
+  // Recorded before the reboot (which may end this process), and overwritten if the reboot fails.
   Record("rollback", s);
   if (!s.ok()) return s;
-  KUBEOS_RETURN_IF_ERROR(Reboot());
-  return json{{"status", "Rollbacked"}};
+  return RebootAfter("rollback", "Rollbacked");
 }
 
 StatusOr<json> Agent::Configure(const ConfigureRequest& request) {
@@ -331,6 +331,22 @@ json Agent::GetStatus() const {
                         {"total", progress_.total.load()}};
   }
   return out;
+}
+
+StatusOr<json> Agent::RebootAfter(const std::string& operation, const std::string& result) {
+  Status r = Reboot();
+  if (!r.ok()) {
+    Status failed = r.WithContext(
+        fmt::format("{}: the boot env is armed but the host was not rebooted; reboot it, or call {} again",
+                    operation, operation));
+    {
+      std::lock_guard lock(mu_);
+      running_op_ = operation;
+    }
+    Record(operation, failed);
+    return failed;
+  }
+  return json{{"status", result}};
 }
 
 Status Agent::Reboot() {

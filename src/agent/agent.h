@@ -57,6 +57,8 @@ class Agent {
   StatusOr<GrubEnv> LoadEnv() const;
   StatusOr<Slot> Booted() const;
   Status Reboot();
+  // Runs the reboot after a recorded upgrade/rollback; a failing reboot command is recorded and returned.
+  StatusOr<nlohmann::json> RebootAfter(const std::string& operation, const std::string& result);
   Status AbandonTrial(const std::string& why);
   void Record(const std::string& name, const kubeos::Status& result);
 

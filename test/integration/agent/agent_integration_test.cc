@@ -503,6 +503,33 @@ TEST(AgentTrial, FailedHealthCheckMakesTheNextBootTheOldSlot) {
   EXPECT_TRUE(st["last_fallback"].is_object());
 }
 
+// A reboot command that fails must not leave "upgrade ok" in the status.
+TEST(AgentTrial, FailedRebootCommandIsRecordedAsAFailure) {
+  StatusOr<SimHost> h = SimHost::Create({{"reboot", {"false"}}});
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  SimHost& host = *h;
+  std::filesystem::path image = host.dir() / "image.ext4";
+  ASSERT_TRUE(MakeExtImage(image, uint64_t{4} * 1024 * 1024, "slot B v2").ok());
+  ASSERT_TRUE(host.StartAgent().ok());
+  json req = json::array({{{"version", "KubeOS 2"},
+                           {"check_sum", agent::Sha256Hex(*ReadFile(image))},
+                           {"image_type", "disk"},
+                           {"image_url", image.string()}}});
+  ASSERT_TRUE(host.Call("prepare_upgrade", req).ok());
+  for (const char* method : {"upgrade", "rollback"}) {
+    SCOPED_TRACE(method);
+    StatusOr<json> r = host.Call(method);
+    EXPECT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("reboot"), std::string::npos) << r.status().message();
+    json st = host.AgentStatus();
+    ASSERT_TRUE(st["last_operation"].is_object()) << st.dump();
+    EXPECT_EQ(st["last_operation"]["name"], method);
+    EXPECT_FALSE(st["last_operation"]["ok"].get<bool>()) << st.dump();
+    EXPECT_NE(st["last_operation"]["message"].get<std::string>().find("reboot"), std::string::npos);
+    EXPECT_TRUE(st["operation"].is_null());
+  }
+}
+
 TEST(GrubEnvCrossCheck, OursAndGrubEditenvAgree) {
   StatusOr<TempDir> dir = TempDir::Create("grubenv-x");
   ASSERT_TRUE(dir.ok());
