@@ -136,7 +136,8 @@ Status Agent::Start() {
   return Status::Ok();
 }
 
-StatusOr<json> Agent::Call(const std::string& method, const json& params) {
+StatusOr<json> Agent::Call(const std::string& method, const json& params,
+                           const nlohmann::ordered_json* ordered_params) {
   if (method == "prepare_upgrade") {
     KUBEOS_ASSIGN_OR_RETURN(UpgradeRequest r, ParseUpgradeParams(params));
     return PrepareUpgrade(r);
@@ -144,7 +145,9 @@ StatusOr<json> Agent::Call(const std::string& method, const json& params) {
   if (method == "upgrade") return Upgrade();
   if (method == "rollback") return Rollback();
   if (method == "configure") {
-    KUBEOS_ASSIGN_OR_RETURN(ConfigureRequest r, ParseConfigureParams(params));
+    KUBEOS_ASSIGN_OR_RETURN(ConfigureRequest r, ordered_params != nullptr
+                                                    ? ParseConfigureParams(*ordered_params)
+                                                    : ParseConfigureParams(params));
     return Configure(r);
   }
   if (method == "mark_good") return MarkGood();

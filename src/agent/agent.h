@@ -36,7 +36,9 @@ class Agent {
   Status Start();
 
   // Dispatches one RPC method; errors become JSON-RPC errors (code -1) at the server.
-  StatusOr<nlohmann::json> Call(const std::string& method, const nlohmann::json& params);
+  // `ordered_params`, when given, is `params` with object keys in request order (configure uses it).
+  StatusOr<nlohmann::json> Call(const std::string& method, const nlohmann::json& params,
+                                const nlohmann::ordered_json* ordered_params = nullptr);
 
   StatusOr<nlohmann::json> PrepareUpgrade(const UpgradeRequest& request);
   StatusOr<nlohmann::json> Upgrade();

@@ -140,7 +140,7 @@ class AgentTest : public ::testing::Test {
     if (standby == Standby::kInvalidated) {
       EXPECT_EQ(b, "invalid");
       EXPECT_FALSE(agent::ReadExtLabel(host_->slot(Slot::kB)).ok()) << "standby has a visible filesystem";
-      EXPECT_EQ(host_->Call("upgrade").status().code(), StatusCode::kUnknown);  // nothing to boot
+      EXPECT_EQ(host_->Call("upgrade").status().code(), StatusCode::kFailedPrecondition);  // nothing to boot
     } else {
       EXPECT_EQ(b, "installed") << "a failure before the first payload byte invalidated the standby";
       EXPECT_EQ(st["slots"]["B"]["version"], "KubeOS 1.5");
@@ -214,7 +214,8 @@ TEST_F(AgentTest, FailedTrialFallsBackAndIsReported) {
   ASSERT_TRUE(st["last_fallback"].is_object()) << st.dump();
   EXPECT_NE(st["last_fallback"]["message"].get<std::string>().find("KubeOS 2"), std::string::npos);
   EXPECT_EQ(host_->EnvList(), "saved_entry=A\n");
-  EXPECT_EQ(host_->Call("upgrade").status().code(), StatusCode::kUnknown);  // a failed slot is not retried
+  EXPECT_EQ(host_->Call("upgrade").status().code(),
+            StatusCode::kFailedPrecondition);  // a failed slot is not retried
 }
 
 TEST_F(AgentTest, RollbackBootsTheOtherSlot) {
@@ -368,6 +369,7 @@ TEST_F(AgentTest, BusyAndStatusDuringInstall) {
   StatusOr<json> busy = host_->Call("upgrade");
   ASSERT_FALSE(busy.ok());
   EXPECT_EQ(busy.status().message(), "Busy: os-agent is processing another request");
+  EXPECT_EQ(busy.status().code(), StatusCode::kBusy) << "error.data.code not mapped by the client";
   install.join();
   EXPECT_TRUE(host_->AgentStatus()["operation"].is_null());
 }
@@ -378,6 +380,7 @@ TEST_F(AgentTest, RpcContract) {
   StatusOr<json> bad = host_->Call("prepare_upgrade", json::array({{{"image_type", "qcow"}}}));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("Invalid image type \"qcow\""), std::string::npos);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   StatusOr<json> cfg =
       host_->Call("configure",
                   json::parse(R"([{"configs":[{"model":"kernel.nosuch","config_path":"","contents":{}}]}])"));
@@ -389,6 +392,7 @@ TEST_F(AgentTest, RpcContract) {
   ASSERT_TRUE(raw.ok()) << raw.status().ToString();
   json resp = json::parse(*raw);
   EXPECT_EQ(resp["error"]["code"], -1);
+  EXPECT_EQ(resp["error"]["data"]["code"], "FailedPrecondition") << resp.dump();
   EXPECT_EQ(resp["id"], 3);
   EXPECT_EQ(raw->back(), '\n');
   struct stat st {};
@@ -442,6 +446,15 @@ TEST_F(AgentTest, ConfigureAppliesEveryModelOrNone) {
   json st = host_->AgentStatus();
   EXPECT_EQ(st["last_operation"]["name"], "configure");
   EXPECT_FALSE(st["last_operation"]["ok"].get<bool>());
+
+  // New keys are appended in request order, which must survive the server's parse of the frame (sent raw:
+  // nlohmann::json on this side would sort them).
+  StatusOr<std::string> raw = RawExchange(host_->socket(), R"({"jsonrpc":"2.0","method":"configure","id":9,
+      "params":[{"configs":[{"model":"kernel.sysctl.persist","config_path":"","contents":{
+        "vm.zzz":{"value":"1","operation":""},"net.aaa":{"value":"2","operation":""}}}]}]})");
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  EXPECT_EQ(json::parse(*raw)["result"]["status"], "Configured") << *raw;
+  EXPECT_EQ(ReadFile(root / "etc/sysctl.conf").value_or(""), sysctl_before + "vm.zzz=1\nnet.aaa=2\n");
 }
 
 TEST_F(AgentTest, NotifiesSystemdWhenReady) {
