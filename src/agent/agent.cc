@@ -19,6 +19,36 @@ constexpr std::chrono::seconds kRebootTimeout{60};
 constexpr std::chrono::seconds kTrialPollInterval{1};
 constexpr std::string_view kBusyMessage = "os-agent is processing another request";
 
+// A trial health check, bounded by the trial deadline and by `stop`: SIGTERM must not wait for a slow check.
+constexpr std::chrono::milliseconds kCheckPoll{50};
+constexpr std::chrono::seconds kCheckStopGrace{2};
+constexpr size_t kCheckOutputBytes = 4096;
+
+StatusOr<RunResult> RunHealthCheck(const std::vector<std::string>& argv,
+                                   std::chrono::steady_clock::time_point deadline,
+                                   const std::stop_token& stop, const std::filesystem::path& output) {
+  if (argv.empty()) return InvalidArgumentError("empty health check");
+  std::error_code ec;
+  std::filesystem::create_directories(output.parent_path(), ec);
+  std::filesystem::remove(output, ec);
+  KUBEOS_ASSIGN_OR_RETURN(Process p, Process::Spawn({.argv = argv, .output_file = output}));
+  while (p.Running()) {
+    if (stop.stop_requested()) {
+      (void)p.Stop(kCheckStopGrace);
+      return Status(StatusCode::kCancelled, "agent stopping");
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      (void)p.Stop(kCheckStopGrace);
+      return DeadlineExceededError(fmt::format("{} still running at the trial deadline", argv.front()));
+    }
+    std::this_thread::sleep_for(kCheckPoll);
+  }
+  RunResult r;
+  r.exit_code = p.ExitCode().value_or(-1);
+  r.output = ReadFile(output).value_or("").substr(0, kCheckOutputBytes);
+  return r;
+}
+
 json SlotJson(const HostDescription& host, Slot s, const SlotRecord& r) {
   return {{"device", host.slot_path(s).string()},
           {"state", SlotStateName(r.state)},
@@ -165,6 +195,9 @@ StatusOr<json> Agent::Call(const std::string& method, const json& params,
 
 StatusOr<json> Agent::PrepareUpgrade(const UpgradeRequest& request) {
   KUBEOS_AGENT_EXCLUSIVE("prepare_upgrade");
+  progress_.phase = InstallPhase::kIdle;  // not the previous install's phase while the request is checked
+  progress_.bytes = 0;
+  progress_.total = 0;
   auto run = [&]() -> Status {
     if (request.image_type == "docker" || request.image_type == "containerd") {
       return UnimplementedError(fmt::format(
@@ -327,11 +360,14 @@ json Agent::GetStatus() const {
   out["last_fallback"] = OpJson(s.last_fallback);
   if (running.empty()) {
     out["operation"] = nullptr;
-  } else {
+  } else if (running == "prepare_upgrade") {
     out["operation"] = {{"name", running},
                         {"phase", InstallPhaseName(progress_.phase.load())},
                         {"bytes", progress_.bytes.load()},
                         {"total", progress_.total.load()}};
+  } else {
+    // Install progress belongs to prepare_upgrade only: other operations must not show a past install's.
+    out["operation"] = {{"name", running}};
   }
   return out;
 }
@@ -375,9 +411,9 @@ void Agent::SuperviseTrial(const std::stop_token& stop) {
   if (!host_.health_checks.empty()) {
     bool healthy = true;
     for (const auto& argv : host_.health_checks) {
-      auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      StatusOr<RunResult> r = RunProgram(argv, std::max(left, std::chrono::milliseconds(1)));
+      StatusOr<RunResult> r =
+          RunHealthCheck(argv, deadline, stop, host_.state_file().parent_path() / "health-check.out");
+      if (stop.stop_requested()) return;  // not a verdict: the next start runs the checks again
       if (!r.ok() || r->exit_code != 0) {
         log::Error("trial health check failed",
                    {{"check", argv.empty() ? "" : argv.front()},

@@ -1,6 +1,7 @@
 // os-agent against a simulated host (sim_host.h) and real HTTPS servers with real certificate files: the
 // install pipeline's success and failure cases, the trial/fallback cycle, the RPC contract (busy, status
 // during install, error code -1), and the grubenv format cross-checked with the real grub-editenv.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -541,6 +542,61 @@ TEST(AgentTrial, FailedRebootCommandIsRecordedAsAFailure) {
     EXPECT_NE(st["last_operation"]["message"].get<std::string>().find("reboot"), std::string::npos);
     EXPECT_TRUE(st["operation"].is_null());
   }
+}
+
+// While configure runs, status must not show the previous install's phase. The kernel parameter is a FIFO,
+// so the configure blocks on reading it until the test writes the value.
+TEST_F(AgentTest, StatusDuringConfigureShowsNoInstallPhase) {
+  ASSERT_TRUE(PrepareFrom(image_.string(), agent::Sha256Hex(image_bytes_)).ok());  // phase "done" now
+  const std::filesystem::path fifo = host_->proc_sys() / "net/core/somaxconn";
+  std::filesystem::create_directories(fifo.parent_path());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::thread configure([&] {
+    StatusOr<json> r = host_->Call("configure", json::parse(R"([{"configs":[{"model":"kernel.sysctl",
+        "config_path":"","contents":{"net.core.somaxconn":{"value":"128","operation":""}}}]}])"));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  });
+  json op;
+  for (int i = 0; i < 200 && !op.is_object(); ++i) {
+    op = host_->AgentStatus()["operation"];
+    if (!op.is_object()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(op.is_object());
+  if (op.is_object()) {
+    EXPECT_EQ(op["name"], "configure");
+    EXPECT_FALSE(op.contains("phase")) << op.dump();
+  }
+  int fd = open(fifo.c_str(), O_RDWR | O_CLOEXEC);  // unblocks the agent's open; same value: no write back
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "128\n", 4), 4);
+  close(fd);
+  configure.join();
+}
+
+// SIGTERM during a slow trial health check: the agent stops promptly instead of waiting for the check.
+TEST(AgentTrial, StopDuringASlowHealthCheckIsPrompt) {
+  StatusOr<SimHost> h = SimHost::Create(
+      {{"health_checks", json::array({json::array({"sleep", "60"})})}, {"trial_deadline_seconds", 120}});
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  SimHost& host = *h;
+  std::filesystem::path image = host.dir() / "image.ext4";
+  ASSERT_TRUE(MakeExtImage(image, uint64_t{4} * 1024 * 1024, "slot B v2").ok());
+  ASSERT_TRUE(host.StartAgent().ok());
+  json req = json::array({{{"version", "KubeOS 2"},
+                           {"check_sum", agent::Sha256Hex(*ReadFile(image))},
+                           {"image_type", "disk"},
+                           {"image_url", image.string()}}});
+  ASSERT_TRUE(host.Call("prepare_upgrade", req).ok());
+  ASSERT_TRUE(host.Call("upgrade").ok());
+  ASSERT_TRUE(host.StopAgent().ok());
+  ASSERT_EQ(*host.Reboot(), Slot::kB);
+  ASSERT_TRUE(host.StartAgent().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the check is running now
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(host.StopAgent().ok());
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(seconds, 4.0) << "SIGTERM waited for the health check (Stop's grace is 5 s, then SIGKILL)";
+  EXPECT_EQ(host.EnvList(), "saved_entry=B\nboot_tries=1\nfallback_entry=A\n") << "a stop is no verdict";
 }
 
 TEST(GrubEnvCrossCheck, OursAndGrubEditenvAgree) {
