@@ -172,7 +172,7 @@ class PipelinedWriter {
     if (ring_[fill_].buf.size() > 0) KUBEOS_RETURN_IF_ERROR(Submit());
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] {
-      return std::all_of(std::begin(ring_), std::end(ring_), [](const Slot& s) { return s.idle(); });
+      return std::all_of(std::begin(ring_), std::end(ring_), [](const Entry& e) { return e.idle(); });
     });
     return error_;
   }
@@ -180,7 +180,7 @@ class PipelinedWriter {
   uint64_t end() const { return offset_ + end_ + ring_[fill_].buf.size(); }
 
  private:
-  struct Slot {
+  struct Entry {
     ChunkBuffer buf;
     uint64_t offset = 0;      // guarded by mu_
     bool need_hash = false;   // guarded by mu_
@@ -190,11 +190,11 @@ class PipelinedWriter {
 
   Status Submit() {
     std::unique_lock lock(mu_);
-    Slot& s = ring_[fill_];
-    s.offset = offset_ + end_;
-    end_ += s.buf.size();
-    s.need_hash = true;
-    s.need_write = true;
+    Entry& e = ring_[fill_];
+    e.offset = offset_ + end_;
+    end_ += e.buf.size();
+    e.need_hash = true;
+    e.need_write = true;
     fill_ = (fill_ + 1) % kRingBuffers;
     cv_.notify_all();
     cv_.wait(lock, [&] { return ring_[fill_].idle() || !error_.ok(); });  // the next buffer is free
@@ -221,17 +221,17 @@ class PipelinedWriter {
     size_t idx = 0;
     for (;;) {
       std::unique_lock lock(mu_);
-      Slot& s = ring_[idx];
-      bool& need = hash ? s.need_hash : s.need_write;
+      Entry& e = ring_[idx];
+      bool& need = hash ? e.need_hash : e.need_write;
       cv_.wait(lock, [&] { return need || stopping_ || st.stop_requested(); });
       if (!need) return;
-      uint64_t off = s.offset;
+      uint64_t off = e.offset;
       lock.unlock();
       Status r;
       if (hash) {
-        sha_.Update(s.buf.view());  // only this thread touches sha_ while a writer exists
+        sha_.Update(e.buf.view());  // only this thread touches sha_ while a writer exists
       } else {
-        r = WriteBlock(s.buf.view(), off);
+        r = WriteBlock(e.buf.view(), off);
       }
       lock.lock();
       if (!r.ok() && error_.ok()) error_ = r;
@@ -252,10 +252,10 @@ class PipelinedWriter {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  Slot ring_[kRingBuffers];  // a buffer's bytes: the caller's while idle, else read by the workers
-  Status error_;             // guarded by mu_
-  bool stopping_ = false;    // guarded by mu_
-  std::jthread hasher_;      // last: joined first on destruction
+  Entry ring_[kRingBuffers];  // a buffer's bytes: the caller's while idle, else read by the workers
+  Status error_;              // guarded by mu_
+  bool stopping_ = false;     // guarded by mu_
+  std::jthread hasher_;       // the two threads last: joined first on destruction
   std::jthread writer_;
 };
 
