@@ -16,7 +16,8 @@
 //              kInvalid (next install).
 //   kTrying    boot env arms a trial of it (saved_entry=<it>, boot_tries=N, fallback_entry=<other>).
 //   Successor:
-//              kGood (marked good after health checks) or kFailed (GRUB fell back: tries exhausted).
+//              kGood (marked good after health checks) or kFailed (GRUB fell back: tries exhausted, with
+//              kubeos_fell_back evidence; or the agent abandoned it: health checks failed / deadline passed).
 //   kGood      committed: booted and marked good. Successor: kInvalid when it is the standby of a new
 //   install. kFailed    its trial fell back; reported so the cluster stops pushing this version. Successor:
 //   kInvalid.
