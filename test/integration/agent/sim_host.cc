@@ -165,8 +165,8 @@ StatusOr<agent::Slot> SimHost::Reboot() {
   KUBEOS_ASSIGN_OR_RETURN(agent::GrubEnv env, agent::ReadGrubEnvFile(this->env()));
   agent::GrubBoot b = agent::SimulateGrubBoot(env);
   // GRUB's save_env rewrites the file in place; grub-editenv does the same, so use it.
-  std::vector<std::string> argv = {"grub-editenv", this->env().string(), "unset",
-                                   "boot_tries",   "fallback_entry",     "next_entry"};
+  std::vector<std::string> argv = {"grub-editenv",   this->env().string(), "unset",           "boot_tries",
+                                   "fallback_entry", "next_entry",         "kubeos_fell_back"};
   KUBEOS_RETURN_IF_ERROR(RunTool(argv).status());
   for (const auto& [k, v] : b.env_after.entries()) {
     KUBEOS_RETURN_IF_ERROR(RunTool({"grub-editenv", this->env().string(), "set", k + "=" + v}).status());
