@@ -28,6 +28,7 @@ struct DiskOptions {
   uint64_t root_size = uint64_t{256} << 20;
   uint64_t persist_size = uint64_t{64} << 20;
   std::string kernel_args;
+  int grub_timeout = -1;           // >= 0: replaces the fragment's `set timeout=` (seconds)
   std::filesystem::path grub_cfg;  // empty: the built-in fragment
   std::vector<std::string> persist_dirs;
   bool qcow2 = false;  // also convert to <output without .raw>.qcow2 with qemu-img

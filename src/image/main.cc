@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   disk->add_option("--root-size", root_size, "size of each root partition")->capture_default_str();
   disk->add_option("--persist-size", persist_size, "persist partition size")->capture_default_str();
   disk->add_option("--kernel-args", dopt.kernel_args, "appended to the kernel command line of both entries");
+  disk->add_option("--grub-timeout", dopt.grub_timeout, "seconds of GRUB menu (default: the fragment's)");
   disk->add_option("--grub-cfg", dopt.grub_cfg,
                    "GRUB config to install (default: the built-in A/B fragment)");
   disk->add_option("--persist-dir", dopt.persist_dirs, "extra directory to create on the persist partition");

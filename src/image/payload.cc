@@ -317,15 +317,16 @@ Status WriteTar(const fs::path& root, int64_t epoch, const fs::path& out_path) {
 }
 
 // mke2fs -d copies each file's ctime (which nobody can set) and owner (which only root can set) from the
-// staged tree. This pass sets ctime to the epoch on every inode of the tree and, when the builder is not
-// root, uid and gid to 0.
+// staged tree. This pass sets ctime and atime to the epoch on every inode of the tree and, when the builder
+// is not root, uid and gid to 0.
 Status FixInodes(const fs::path& tree, const fs::path& image, int64_t epoch) {
   KUBEOS_ASSIGN_OR_RETURN(std::vector<std::string> names, SortedEntries(tree));
   bool chown = geteuid() != 0;
-  std::string cmds = fmt::format("sif / ctime @{}\n", epoch);
+  std::string cmds = fmt::format("sif / ctime @{}\nsif / atime @{}\n", epoch, epoch);
   for (const std::string& n : names) {
     KUBEOS_ASSIGN_OR_RETURN(std::string q, DebugfsQuote("/" + n));
-    cmds += fmt::format("sif {} ctime @{}\n", q, epoch);
+    // atime too: reading the staged tree (mke2fs does) moves directory atimes under relatime.
+    cmds += fmt::format("sif {} ctime @{}\nsif {} atime @{}\n", q, epoch, q, epoch);
     if (chown) cmds += fmt::format("sif {} uid 0\nsif {} gid 0\n", q, q);
   }
   fs::path cmd_file = image.string() + ".debugfs";
@@ -477,7 +478,7 @@ StatusOr<PayloadResult> BuildPayload(const PayloadOptions& o) {
   KUBEOS_RETURN_IF_ERROR(ValidateVersion(o.version));
   KUBEOS_RETURN_IF_ERROR(CheckOutput(o.output));
   if (o.epoch < 1) return InvalidArgumentError("epoch must be at least 1 (seconds since 1970)");
-  if (o.format == PayloadFormat::kExt4 && o.size && *o.size < 2 * 1024 * 1024) {
+  if (o.format == PayloadFormat::kExt4 && o.size && *o.size < uint64_t{2} * 1024 * 1024) {
     return InvalidArgumentError(
         fmt::format("--size {} is below the 2 MiB minimum of an ext4 image", *o.size));
   }

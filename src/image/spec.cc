@@ -133,16 +133,22 @@ uint64_t DefaultExtSize(uint64_t data_bytes, uint64_t inodes) {
   return (need + kMiB - 1) / kMiB * kMiB;
 }
 
-std::string GrubConfig(std::string_view fragment, std::string_view kernel_args) {
-  if (kernel_args.empty()) return std::string(fragment);
+std::string GrubConfig(std::string_view fragment, std::string_view kernel_args, int timeout) {
+  if (kernel_args.empty() && timeout < 0) return std::string(fragment);
   std::string out;
   while (!fragment.empty()) {
     size_t nl = fragment.find('\n');
     std::string_view line = fragment.substr(0, nl);
     fragment = nl == std::string_view::npos ? std::string_view{} : fragment.substr(nl + 1);
-    out += line;
     size_t first = line.find_first_not_of(" \t");
-    if (first != std::string_view::npos && line.substr(first).starts_with("linux ")) {
+    std::string_view body = first == std::string_view::npos ? std::string_view{} : line.substr(first);
+    if (timeout >= 0 && body.starts_with("set timeout=")) {
+      out += line.substr(0, first);
+      out += fmt::format("set timeout={}", timeout);
+    } else {
+      out += line;
+    }
+    if (!kernel_args.empty() && body.starts_with("linux ")) {
       out += ' ';
       out += kernel_args;
     }

@@ -37,7 +37,7 @@ StatusOr<std::string> DebugfsQuote(std::string_view arg);
 uint64_t DefaultExtSize(uint64_t data_bytes, uint64_t inodes);
 
 // The KubeOS GRUB fragment (deploy/agent/grub-kubeos.cfg) with `kernel_args` appended to every `linux`
-// line (e.g. "console=ttyS0,115200"); unchanged when kernel_args is empty.
-std::string GrubConfig(std::string_view fragment, std::string_view kernel_args);
+// line (e.g. "console=ttyS0,115200") and, when timeout >= 0, every `set timeout=` line set to it.
+std::string GrubConfig(std::string_view fragment, std::string_view kernel_args, int timeout = -1);
 
 }  // namespace kubeos::image

@@ -82,6 +82,8 @@ TEST(GrubConfig, AppendsKernelArgsToLinuxLinesOnly) {
   EXPECT_EQ(GrubConfig(frag, "console=ttyS0"),
             "set timeout=3\nmenuentry \"A\" {\n  linux /boot/vmlinuz root=LABEL=ROOT-A ro console=ttyS0\n"
             "  initrd /boot/i\n}\n# linux in a comment\n");
+  EXPECT_EQ(GrubConfig(frag, "", 0).substr(0, 14), "set timeout=0\n");
+  EXPECT_EQ(GrubConfig(frag, "", 0).substr(14), frag.substr(14));
 }
 
 }  // namespace

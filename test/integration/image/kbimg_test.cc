@@ -24,8 +24,6 @@ using agenttest::RunTool;
 using agenttest::SimHost;
 using nlohmann::json;
 
-constexpr uid_t kNobody = 65534;
-
 StatusOr<RunResult> Kbimg(std::vector<std::string> args) {
   args.insert(args.begin(), KBIMG_BIN);
   return RunProgram(args, std::chrono::minutes(2));
@@ -227,6 +225,118 @@ TEST_F(KbimgTest, AgentInstallsBothFormats) {
     EXPECT_EQ(st["booted_version"], "KubeOS 2");
     ASSERT_TRUE(host->Call("mark_good").ok());
     EXPECT_EQ(host->EnvList(), "saved_entry=B\n");
+  }
+}
+
+}  // namespace
+}  // namespace kubeos
+
+namespace kubeos {
+namespace {
+
+class KbimgDiskTest : public KbimgTest {
+ protected:
+  void SetUp() override {
+    KbimgTest::SetUp();
+    ASSERT_TRUE(WriteFileAtomic(tree_ / "boot/vmlinuz", "not really a kernel").ok());
+    ASSERT_TRUE(WriteFileAtomic(tree_ / "boot/initramfs.img", "not really an initramfs").ok());
+  }
+
+  StatusOr<RunResult> Disk(const fs::path& out, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {KBIMG_BIN,        "disk",      "--rootfs",      tree_.string(),
+                                     "--version",      "1",         "--root-size",   "16M",
+                                     "--persist-size", "16M",       "--kernel-args", "console=ttyS0,115200",
+                                     "--output",       out.string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunProgram(AsNobody(argv), std::chrono::minutes(2));
+  }
+
+  // A partition of the disk as its own file (dd with byte offsets), for debugfs/mtools checks.
+  fs::path Extract(const fs::path& disk, uint64_t start_sector, uint64_t sectors, const std::string& name) {
+    fs::path out = dir() / name;
+    EXPECT_TRUE(
+        RunTool({"dd", "if=" + disk.string(), "of=" + out.string(), "bs=512",
+                 "skip=" + std::to_string(start_sector), "count=" + std::to_string(sectors), "status=none"})
+            .ok());
+    return out;
+  }
+};
+
+TEST_F(KbimgDiskTest, GptLayoutEspRootsPersistAndReproducible) {
+  fs::path disk = dir() / "disk.raw";
+  StatusOr<RunResult> r = Disk(disk, {"--qcow2", "--grub-timeout", "0"});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->exit_code, 0) << r->output;
+  StatusOr<std::string> table = RunTool({"sfdisk", "--json", disk.string()});
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  json parts = json::parse(*table)["partitiontable"]["partitions"];
+  ASSERT_EQ(parts.size(), 4U);
+  std::vector<std::string> names = {"BOOT", "ROOT-A", "ROOT-B", "PERSIST"};
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(parts[i]["name"], names[i]);
+  EXPECT_EQ(parts[0]["type"], "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
+  EXPECT_EQ(parts[1]["size"], 16 * 2048);
+  StatusOr<std::string> verify = RunTool({"sfdisk", "--verify", disk.string()});
+  EXPECT_TRUE(verify.ok()) << verify.status().ToString();
+
+  uint64_t esp_off = parts[0]["start"].get<uint64_t>() * 512;
+  std::string img = disk.string() + "@@" + std::to_string(esp_off);
+  StatusOr<std::string> cfg = RunTool({"mtype", "-i", img, "::/EFI/openEuler/grub.cfg"});
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_NE(cfg->find("kubeos.slot=A panic=5 console=ttyS0,115200\n"), std::string::npos) << *cfg;
+  EXPECT_NE(cfg->find("set timeout=0\n"), std::string::npos);
+  StatusOr<std::string> ls = RunTool({"mdir", "-b", "-i", img, "::/EFI/BOOT"});
+  ASSERT_TRUE(ls.ok());
+  EXPECT_NE(ls->find("BOOTX64.EFI"), std::string::npos) << *ls;
+  fs::path env = dir() / "grubenv";
+  ASSERT_TRUE(RunTool({"mcopy", "-n", "-i", img, "::/EFI/openEuler/grubenv", env.string()}).ok());
+  EXPECT_EQ(*RunTool({"grub-editenv", env.string(), "list"}), "saved_entry=A\n");
+  EXPECT_EQ(fs::file_size(env), 1024U);
+
+  fs::path a = Extract(disk, parts[1]["start"], parts[1]["size"], "a.img");
+  EXPECT_EQ(*agent::ReadExtLabel(a), "ROOT-A");
+  EXPECT_NE(DebugfsCat(a, "/usr/lib/os-release").find("PRETTY_NAME=\"KubeOS 1\""), std::string::npos);
+  EXPECT_TRUE(RunTool({"e2fsck", "-fn", a.string()}).ok());
+  fs::path b = Extract(disk, parts[2]["start"], parts[2]["size"], "b.img");
+  EXPECT_EQ(*agent::ReadExtLabel(b), "ROOT-B");
+  fs::path p = Extract(disk, parts[3]["start"], parts[3]["size"], "p.img");
+  EXPECT_EQ(*agent::ReadExtLabel(p), "PERSIST");
+  StatusOr<std::string> pls = RunTool({"debugfs", "-R", "ls -l /etc/KubeOS", p.string()});
+  ASSERT_TRUE(pls.ok());
+  EXPECT_NE(pls->find("certs"), std::string::npos) << *pls;
+  for (const char* d : {"etc", "etcwork", "var", "opt", "optwork"}) {
+    StatusOr<std::string> st = RunTool({"debugfs", "-R", std::string("stat /") + d, p.string()});
+    ASSERT_TRUE(st.ok());
+    EXPECT_NE(st->find("Type: directory"), std::string::npos) << d << ": " << *st;
+    EXPECT_NE(st->find("User:     0   Group:     0"), std::string::npos) << d << ": " << *st;
+  }
+  EXPECT_TRUE(fs::exists(dir() / "disk.qcow2"));
+
+  std::string sha1 = agenttest::FileSha256(disk);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  r = Disk(dir() / "disk2.raw", {"--grub-timeout", "0"});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->exit_code, 0) << r->output;
+  EXPECT_EQ(agenttest::FileSha256(dir() / "disk2.raw"), sha1);
+  EXPECT_NE(r->output.find(sha1), std::string::npos);
+}
+
+TEST_F(KbimgDiskTest, ClearErrors) {
+  fs::remove(tree_ / "boot/vmlinuz");
+  StatusOr<RunResult> r = Disk(dir() / "d.raw");
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->exit_code, 0);
+  EXPECT_NE(r->output.find("has no /boot/vmlinuz"), std::string::npos) << r->output;
+  ASSERT_TRUE(WriteFileAtomic(tree_ / "boot/vmlinuz", std::string(20 << 20, 'k')).ok());
+  r = Disk(dir() / "d.raw");
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->exit_code, 0);
+  EXPECT_NE(r->output.find("does not fit"), std::string::npos) << r->output;
+  r = Disk(dir() / "missing/d.raw");
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->output.find("does not exist"), std::string::npos) << r->output;
+  EXPECT_FALSE(fs::exists(dir() / "d.raw"));
+  for (const auto& e : fs::directory_iterator(dir())) {
+    EXPECT_EQ(e.path().filename().string().rfind(".kbimg", 0), std::string::npos) << e.path();
   }
 }
 
