@@ -10,7 +10,7 @@ namespace {
 
 constexpr uint32_t kEntries = 128;
 constexpr uint32_t kEntryBytes = 128;
-constexpr uint64_t kEntryArraySectors = kEntries * kEntryBytes / kSectorBytes;  // 32
+constexpr uint64_t kEntryArraySectors = uint64_t{kEntries} * kEntryBytes / kSectorBytes;  // 32
 constexpr uint32_t kHeaderBytes = 92;
 constexpr size_t kMaxNameChars = 36;
 
@@ -43,7 +43,7 @@ std::string Header(uint64_t my_lba, uint64_t alt_lba, uint64_t first_usable, uin
   Put32(h, 80, kEntries);
   Put32(h, 84, kEntryBytes);
   Put32(h, 88, entries_crc);
-  Put32(h, 16, Crc32(std::string_view(h).substr(0, kHeaderBytes)));
+  Put32(h, 16, Crc32(std::string_view{h}.substr(0, kHeaderBytes)));
   return h;
 }
 
