@@ -75,8 +75,11 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data,
     return fail(ErrnoError(errno, "chown " + tmp));
   }
   if (fsync(fd.get()) != 0) return fail(ErrnoError(errno, "fsync " + tmp));
-  if (close(fd.release()) != 0) return fail(ErrnoError(errno, "close " + tmp));
   if (rename(tmp.c_str(), path.c_str()) != 0) return fail(ErrnoError(errno, "rename to " + path.string()));
+  // On FAT (the ESP holding grubenv) a file's directory entry is written with its inode, not with the
+  // directory: the rename is durable only once the renamed file is synced again. Elsewhere this is cheap.
+  if (fsync(fd.get()) != 0) return ErrnoError(errno, "fsync " + path.string() + " after rename");
+  if (close(fd.release()) != 0) return ErrnoError(errno, "close " + path.string());
   return SyncDirectory(dir);
 }
 
