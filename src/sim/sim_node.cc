@@ -90,8 +90,11 @@ void SimNode::Report(const NodeReport& r) {
   }
 }
 
-Status SimNode::Start() {
+void SimNode::Launch() {
   thread_ = std::jthread([this](const std::stop_token& st) { Run(st); });
+}
+
+Status SimNode::WaitStarted() {
   std::unique_lock lock(start_mu_);
   start_cv_.wait(lock, [&] { return start_result_.has_value(); });
   return *start_result_;

@@ -91,7 +91,13 @@ class SimNode {
 
   // Powers on (first boot, agent answering, Node Ready, proxy started) and keeps the machine running on its
   // own thread. Blocks until the first boot is done.
-  Status Start();
+  Status Start() {
+    Launch();
+    return WaitStarted();
+  }
+  // The same in two halves, so many nodes boot in parallel.
+  void Launch();
+  Status WaitStarted();
   // Stops proxy and agent and the node's thread.
   void Stop();
 
