@@ -31,6 +31,8 @@ constexpr const char* kClientCertFile = "client.pem";
 constexpr const char* kClientKeyFile = "client-key.pem";
 // The demo waits this long after a halted rollout settles, to show that nothing else is assigned.
 constexpr milliseconds kHaltQuietPeriod{3000};
+// After the last node finished, os-operator reports Completed within a planning pass.
+constexpr milliseconds kCompletedGrace{5000};
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -276,7 +278,16 @@ json Demo::RunPhase(const Phase& ph, bool* ok) {
       break;
     }
     if (!ph.expect_halt) {
-      if (tracker.all_on_target(v)) {
+      // Every node on target, idle, uncordoned and Ready; then give os-operator a moment to report Completed.
+      if (!tracker.all_on_target(v)) {
+        has_settled = false;
+        continue;
+      }
+      if (!has_settled) {
+        settled = now;
+        has_settled = true;
+      }
+      if (v.os.rollout == "Completed" || now - settled >= kCompletedGrace) {
         done = true;
         break;
       }
@@ -300,7 +311,7 @@ json Demo::RunPhase(const Phase& ph, bool* ok) {
       break;
     }
   }
-  Clock::time_point end = has_settled && ph.expect_halt ? settled : Clock::now();
+  Clock::time_point end = has_settled ? settled : Clock::now();
   Counts c = CountNodes(v, ph.target);
   json nodes = json::object();
   std::vector<double> per_node;
@@ -342,6 +353,7 @@ json Demo::RunPhase(const Phase& ph, bool* ok) {
                  {"fell_back", fell_back},
                  {"os_rollout", v.os.rollout},
                  {"os_reason", v.os.reason},
+                 {"os_message", v.os.message},
                  {"bad_versions", v.os.bad_versions}});
   if (!per_node.empty()) {
     result["node_seconds_min"] = std::round(per_node.front() * 10) / 10;
@@ -446,10 +458,10 @@ DemoResult Demo::Run() {
         ph.value("max_unavailable_seen", 0), o_.max_unavailable, ph.value("budget_violations", 0),
         ph.value("cordoned_left", 0));
     if (ph.value("name", "") == "broken") {
-      s += fmt::format("          fell back: {} ({} failed trial boots); rollout {} ({}); badVersions {}\n",
+      s += fmt::format("          fell back by themselves: {} ({} failed trial boots); badVersions {}\n",
                        fmt::join(ph["fell_back"].get<std::vector<std::string>>(), ", "),
-                       ph.value("failed_boots", 0), ph.value("os_rollout", ""), ph.value("os_reason", ""),
-                       ph["bad_versions"].dump());
+                       ph.value("failed_boots", 0), ph["bad_versions"].dump());
+      s += fmt::format("          rollout {}: {}\n", ph.value("os_rollout", ""), ph.value("os_message", ""));
     }
     if (ph.contains("node_seconds") && !ph["node_seconds"].empty()) {
       std::string per;

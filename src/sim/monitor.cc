@@ -137,6 +137,7 @@ ClusterView ClusterMonitor::Snapshot() const {
       std::string status = c.value("status", "");
       if ((type == "Degraded" && status == "True") || (type == "Progressing" && status == "False")) {
         o.reason = c.value("reason", "");
+        o.message = c.value("message", "");
         if (type == "Degraded") break;
       }
     }

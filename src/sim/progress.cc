@@ -76,7 +76,8 @@ std::vector<std::pair<std::string, std::string>> DescribeChanges(const ClusterVi
   const OsView& p = before.os;
   if (o.exists && (o.rollout != p.rollout || o.target != p.target || o.reason != p.reason)) {
     std::string text = fmt::format("{} \"{}\": {}", o.opstype, o.target, o.rollout.empty() ? "-" : o.rollout);
-    if (!o.reason.empty()) text += " (" + o.reason + ")";
+    if (!o.reason.empty() && o.reason != o.rollout) text += ", " + o.reason;
+    if (!o.message.empty()) text += ": " + o.message;
     out.emplace_back("OS", text);
   }
   if (o.bad_versions != p.bad_versions && !o.bad_versions.empty()) {

@@ -32,6 +32,7 @@ struct OsView {
   std::string opstype;
   std::string rollout;  // status.rollout
   std::string reason;   // reason of the first condition that is Degraded=True or Progressing=False
+  std::string message;  // and its message
   std::vector<std::string> bad_versions;
   int64_t updated = 0, total = 0, in_progress = 0, failed = 0;
   friend bool operator==(const OsView&, const OsView&) = default;
