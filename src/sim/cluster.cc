@@ -70,8 +70,6 @@ std::vector<std::string> SimCluster::node_names() const {
   return out;
 }
 
-std::vector<pid_t> SimCluster::proxy_pids() const { return {}; }
-
 StatusOr<std::string> SimCluster::Kubectl(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {kubectl().string(), "--kubeconfig", admin_kubeconfig().string()};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -98,8 +96,8 @@ StatusOr<std::unique_ptr<SimCluster>> SimCluster::Start(const ClusterOptions& op
   admin.burst = 400;
   c->client_ = std::make_unique<kube::Client>(admin);
   c->reporter_ = std::make_unique<KubeNodeReporter>(*c->client_);
-  c->Setup(fmt::format("control plane up in {:.1f} s ({})", c->cp_->startup_time().count() / 1000.0,
-                       c->cp_->server()));
+  c->Setup(fmt::format("control plane up in {:.1f} s ({})",
+                       std::chrono::duration<double>(c->cp_->startup_time()).count(), c->cp_->server()));
   KUBEOS_RETURN_IF_ERROR(c->ApplyDeploy());
   KUBEOS_RETURN_IF_ERROR(c->CreateNodes());
   KUBEOS_RETURN_IF_ERROR(c->StartHosts());

@@ -72,7 +72,6 @@ class SimCluster {
   const std::string& operator_identity() const { return operator_identity_; }
   const std::string& proxy_identity() const { return proxy_identity_; }
   pid_t operator_pid() const { return operator_ ? operator_->pid() : 0; }
-  std::vector<pid_t> proxy_pids() const;
 
   // Runs kubectl with the admin kubeconfig; returns its output (stdout and stderr), error unless exit 0.
   StatusOr<std::string> Kubectl(const std::vector<std::string>& args);
