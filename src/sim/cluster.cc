@@ -64,11 +64,7 @@ void SimCluster::Setup(const std::string& line) {
   if (options_.on_setup) options_.on_setup(line);
 }
 
-std::vector<std::string> SimCluster::node_names() const {
-  std::vector<std::string> out;
-  for (const auto& n : nodes_) out.push_back(n->name());
-  return out;
-}
+std::vector<std::string> SimCluster::node_names() const { return names_; }
 
 StatusOr<std::string> SimCluster::Kubectl(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {kubectl().string(), "--kubeconfig", admin_kubeconfig().string()};
@@ -100,8 +96,18 @@ StatusOr<std::unique_ptr<SimCluster>> SimCluster::Start(const ClusterOptions& op
                        std::chrono::duration<double>(c->cp_->startup_time()).count(), c->cp_->server()));
   KUBEOS_RETURN_IF_ERROR(c->ApplyDeploy());
   KUBEOS_RETURN_IF_ERROR(c->CreateNodes());
-  KUBEOS_RETURN_IF_ERROR(c->StartHosts());
-  KUBEOS_RETURN_IF_ERROR(c->CreateWorkloads());
+  if (options.simulated_hosts) {
+    KUBEOS_RETURN_IF_ERROR(c->StartHosts());
+  } else {
+    for (int i = 1; i <= options.nodes; ++i) {
+      KUBEOS_RETURN_IF_ERROR(c->reporter_->Report(fmt::format("{}{}", options.node_prefix, i),
+                                                  {.ready = true,
+                                                   .reason = "KubeletReady",
+                                                   .message = "stand-in",
+                                                   .os_image = options.initial_os_image}));
+    }
+  }
+  if (options.workloads) KUBEOS_RETURN_IF_ERROR(c->CreateWorkloads());
   KUBEOS_RETURN_IF_ERROR(c->StartOperator());
   c->Setup(fmt::format("cluster ready in {:.1f} s",
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
@@ -120,6 +126,10 @@ Status SimCluster::ApplyDeploy() {
                                ->Patch(Deployments(), kSystemNamespace, "upgrade-operator",
                                        kube::PatchType::kMerge, {{"spec", {{"replicas", 0}}}})
                                .status());
+  }
+  if (!options_.simulated_hosts) {
+    Status s = client_->Delete(DaemonSets(), kSystemNamespace, "upgrade-proxy");
+    if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
   }
   std::filesystem::create_directories(options_.dir / "identities");
   KUBEOS_ASSIGN_OR_RETURN(std::string op, IdentityKubeconfig(kSystemNamespace, "upgrade-operator",
@@ -171,6 +181,7 @@ Status SimCluster::CreateNodes() {
                  {"spec", json::object()}};
     StatusOr<json> created = client_->Create(kube::Resource::Nodes(), "", node);
     if (!created.ok()) return created.status();
+    names_.push_back(name);
   }
   // kwok's node-initialize stage adds the first Ready condition; after that the node's status is ours.
   auto deadline = std::chrono::steady_clock::now() + kNodesInitTimeout;
@@ -185,7 +196,7 @@ Status SimCluster::CreateNodes() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  for (int i = 1; i <= options_.nodes; ++i) {
+  for (int i = 1; i <= options_.nodes && options_.simulated_hosts; ++i) {
     KUBEOS_RETURN_IF_ERROR(
         reporter_->Report(fmt::format("{}{}", options_.node_prefix, i),
                           {.ready = false, .reason = "KubeletNotReady", .message = "powered off"}));
@@ -305,6 +316,7 @@ Status SimCluster::StartOperator() {
            .env = {{"POD_NAME", "upgrade-operator-sim-0"}, {"POD_NAMESPACE", kSystemNamespace}},
            .output_file = options_.dir / "logs" / "operator.log"}));
   operator_ = std::move(p);
+  metrics_url_ = fmt::format("http://127.0.0.1:{}/metrics", metrics);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   if (!operator_->Running()) {
     return InternalError("os-operator exited at start; see " +

@@ -46,6 +46,11 @@ struct ClusterOptions {
   int drain_timeout_seconds = 120;
   // Workloads: replicas of the Deployment (0: two per node); its PDB keeps all but one available.
   int replicas = 0;
+  bool workloads = true;
+  // false: no SimNodes (scale benches): each Node is reported Ready once with osImage `initial_os_image`,
+  // and the proxy DaemonSet of deploy/ is deleted (a stand-in plays the node side).
+  bool simulated_hosts = true;
+  std::string initial_os_image = "KubeOS v1";
   std::function<void(const NodeEvent&)> on_node_event;  // from node threads
   std::function<void(const std::string&)> on_setup;     // set-up progress lines (driving thread)
 };
@@ -72,6 +77,8 @@ class SimCluster {
   const std::string& operator_identity() const { return operator_identity_; }
   const std::string& proxy_identity() const { return proxy_identity_; }
   pid_t operator_pid() const { return operator_ ? operator_->pid() : 0; }
+  // http://127.0.0.1:<port>/metrics of os-operator ("" when it is not running).
+  std::string operator_metrics_url() const { return metrics_url_; }
 
   // Runs kubectl with the admin kubeconfig; returns its output (stdout and stderr), error unless exit 0.
   StatusOr<std::string> Kubectl(const std::vector<std::string>& args);
@@ -95,6 +102,8 @@ class SimCluster {
   std::optional<Process> operator_;
   std::string operator_identity_, proxy_identity_;
   std::string proxy_kubeconfig_;
+  std::string metrics_url_;
+  std::vector<std::string> names_;  // the worker Nodes
   int replicas_ = 0;
 };
 
