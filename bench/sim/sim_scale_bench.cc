@@ -116,7 +116,12 @@ int RunKwok(int nodes, int budget, int work_s, int writers, const std::string& k
   }
   kubeos::sim::SimCluster& c = **cluster;
   const std::string target = "KubeOS v2";
-  kubeos::sim::NodeStandIn standin(c.client(), c.node_names(), target, std::chrono::seconds(work_s), writers);
+  // Its own client without client-side throttling: the stand-in plays N nodes, each with its own limiter.
+  kubeos::kube::RestConfig unthrottled = c.control_plane().AdminConfig();
+  unthrottled.qps = -1;
+  kubeos::kube::Client standin_client(unthrottled);
+  kubeos::sim::NodeStandIn standin(standin_client, c.node_names(), target, std::chrono::seconds(work_s),
+                                   writers);
   if (auto s = standin.Start(); !s.ok()) {
     std::cerr << s.ToString() << "\n";
     return 1;

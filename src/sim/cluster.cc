@@ -330,6 +330,7 @@ Status SimCluster::Stop() {
     (void)operator_->Stop(seconds(5));
     operator_.reset();
   }
+  for (auto& n : nodes_) n->RequestStop();
   for (auto& n : nodes_) n->Stop();
   nodes_.clear();
   Status s;

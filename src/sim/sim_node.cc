@@ -100,6 +100,10 @@ Status SimNode::WaitStarted() {
   return *start_result_;
 }
 
+void SimNode::RequestStop() {
+  if (thread_.joinable()) thread_.request_stop();
+}
+
 void SimNode::Stop() {
   if (thread_.joinable()) {
     thread_.request_stop();

@@ -98,7 +98,8 @@ class SimNode {
   // The same in two halves, so many nodes boot in parallel.
   void Launch();
   Status WaitStarted();
-  // Stops proxy and agent and the node's thread.
+  // Stops proxy and agent and the node's thread. RequestStop only asks (so many nodes stop in parallel).
+  void RequestStop();
   void Stop();
 
   const std::string& name() const { return options_.name; }
