@@ -96,12 +96,14 @@ int RunReal(int nodes, int budget, uint64_t slot_mib, uint64_t payload_mib, cons
   return r.ok ? 0 : 1;
 }
 
-int RunKwok(int nodes, int budget, int work_s, int writers, const std::string& k8s_bin) {
+int RunKwok(int nodes, int budget, int work_s, int writers, const std::string& k8s_bin,
+            const std::string& work_dir) {
   auto tmp = kubeos::TempDir::Create("sim-scale");
   if (!tmp.ok()) return 1;
+  std::filesystem::path dir = work_dir.empty() ? tmp->path() : std::filesystem::path(work_dir);
   std::filesystem::path src = BuildSrcDir();
   kubeos::sim::ClusterOptions co{
-      .dir = tmp->path(),
+      .dir = dir,
       .k8s_bin_dir = k8s_bin,
       .source_dir = KUBEOS_SOURCE_DIR,
       .nodes = nodes,
@@ -116,10 +118,13 @@ int RunKwok(int nodes, int budget, int work_s, int writers, const std::string& k
   }
   kubeos::sim::SimCluster& c = **cluster;
   const std::string target = "KubeOS v2";
-  // Its own client without client-side throttling: the stand-in plays N nodes, each with its own limiter.
-  kubeos::kube::RestConfig unthrottled = c.control_plane().AdminConfig();
-  unthrottled.qps = -1;
-  kubeos::kube::Client standin_client(unthrottled);
+  // Its own client and limiter (not shared with the monitor). Not unthrottled: 1,000 OSInstance creates in one
+  // burst leave os-operator's OSInstance informer relisting ("resourceVersion too old") and the rollout never
+  // starts (reported; real proxies start over seconds, each with its own limiter).
+  kubeos::kube::RestConfig standin_config = c.control_plane().AdminConfig();
+  standin_config.qps = 200;
+  standin_config.burst = 400;
+  kubeos::kube::Client standin_client(standin_config);
   kubeos::sim::NodeStandIn standin(standin_client, c.node_names(), target, std::chrono::seconds(work_s),
                                    writers);
   if (auto s = standin.Start(); !s.ok()) {
@@ -154,7 +159,7 @@ int RunKwok(int nodes, int budget, int work_s, int writers, const std::string& k
   }
   kubeos::sim::RolloutTracker tracker(target, budget);
   bool done = false;
-  auto deadline = start + std::chrono::seconds(std::max(600, 4 * work_s * (nodes / budget + 1)));
+  auto deadline = start + std::chrono::seconds(std::max(300, 3 * work_s * (nodes / budget + 1)));
   while (Clock::now() < deadline) {
     kubeos::sim::ClusterView v = monitor.WaitForChange(std::chrono::milliseconds(500));
     tracker.Observe(v, Clock::now());
@@ -201,6 +206,8 @@ int main(int argc, char** argv) {
   real->add_option("--payload-mib", payload_mib, "payload size")->default_val(payload_mib);
   auto* kwok = app.add_subcommand("kwok", "kwok nodes with a light node-side stand-in");
   int work_s = 10, writers = 8;
+  std::string work_dir;
+  kwok->add_option("--work-dir", work_dir, "keep the cluster's state and logs here");
   kwok->add_option("--nodes", nodes, "nodes")->default_val(1000);
   kwok->add_option("--max-unavailable", budget, "maxunavailable (default 10%)");
   kwok->add_option("--work-seconds", work_s, "simulated work per node")->default_val(work_s);
@@ -210,5 +217,5 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   if (budget <= 0) budget = std::max(1, nodes / 10);
   if (*real) return RunReal(nodes, budget, slot_mib, payload_mib, k8s_bin);
-  return RunKwok(nodes, budget, work_s, writers, k8s_bin);
+  return RunKwok(nodes, budget, work_s, writers, k8s_bin, work_dir);
 }
