@@ -4,10 +4,11 @@
 //   agent_install_bench [--size-mib N ...]      default: 256 2048
 //
 // For each size: an ext4 image of N MiB whose space is mostly one file of random bytes (incompressible,
-// non-sparse), a simulated host whose slot B is a preallocated N MiB file. Baseline:
-// `dd if=image of=slotB bs=4M conv=notrunc,fsync`. Agent: prepare_upgrade from the local file (stream,
-// SHA-256, header-last write, fdatasync, verify). Runs alternate dd/agent twice and report the best of each.
-// Targets (issue 4): agent >= 95 % of dd, peak RSS <= 32 MiB independent of size.
+// non-sparse), a simulated host whose slot B is a preallocated N MiB file. Baseline, same target and the same
+// durability and I/O path as the agent (direct I/O into the slot, then fsync):
+// `dd if=image of=slotB bs=4M oflag=direct conv=notrunc,fsync`. Agent: prepare_upgrade from the local file
+// (stream, SHA-256, O_DIRECT body, header-last write, fdatasync, verify). Runs alternate dd/agent twice and
+// report the best of each. Targets (issue 4): agent >= 95 % of dd, peak RSS <= 32 MiB independent of size.
 #include <fmt/format.h>
 
 #include <chrono>
@@ -80,7 +81,7 @@ int BenchOne(uint64_t mib) {
   for (int round = 0; round < kRounds; ++round) {
     auto t0 = std::chrono::steady_clock::now();
     auto dd = at::RunTool({"dd", "if=" + image.string(), "of=" + host->slot(kubeos::agent::Slot::kB).string(),
-                           "bs=4M", "conv=notrunc,fsync", "status=none"});
+                           "bs=4M", "oflag=direct", "conv=notrunc,fsync", "status=none"});
     double dd_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!dd.ok()) {
       fmt::print(stderr, "{}\n", dd.status().ToString());

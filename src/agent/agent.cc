@@ -19,6 +19,36 @@ constexpr std::chrono::seconds kRebootTimeout{60};
 constexpr std::chrono::seconds kTrialPollInterval{1};
 constexpr std::string_view kBusyMessage = "os-agent is processing another request";
 
+// A trial health check, bounded by the trial deadline and by `stop`: SIGTERM must not wait for a slow check.
+constexpr std::chrono::milliseconds kCheckPoll{50};
+constexpr std::chrono::seconds kCheckStopGrace{2};
+constexpr size_t kCheckOutputBytes = 4096;
+
+StatusOr<RunResult> RunHealthCheck(const std::vector<std::string>& argv,
+                                   std::chrono::steady_clock::time_point deadline,
+                                   const std::stop_token& stop, const std::filesystem::path& output) {
+  if (argv.empty()) return InvalidArgumentError("empty health check");
+  std::error_code ec;
+  std::filesystem::create_directories(output.parent_path(), ec);
+  std::filesystem::remove(output, ec);
+  KUBEOS_ASSIGN_OR_RETURN(Process p, Process::Spawn({.argv = argv, .output_file = output}));
+  while (p.Running()) {
+    if (stop.stop_requested()) {
+      (void)p.Stop(kCheckStopGrace);
+      return Status(StatusCode::kCancelled, "agent stopping");
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      (void)p.Stop(kCheckStopGrace);
+      return DeadlineExceededError(fmt::format("{} still running at the trial deadline", argv.front()));
+    }
+    std::this_thread::sleep_for(kCheckPoll);
+  }
+  RunResult r;
+  r.exit_code = p.ExitCode().value_or(-1);
+  r.output = ReadFile(output).value_or("").substr(0, kCheckOutputBytes);
+  return r;
+}
+
 json SlotJson(const HostDescription& host, Slot s, const SlotRecord& r) {
   return {{"device", host.slot_path(s).string()},
           {"state", SlotStateName(r.state)},
@@ -136,7 +166,8 @@ Status Agent::Start() {
   return Status::Ok();
 }
 
-StatusOr<json> Agent::Call(const std::string& method, const json& params) {
+StatusOr<json> Agent::Call(const std::string& method, const json& params,
+                           const nlohmann::ordered_json* ordered_params) {
   if (method == "prepare_upgrade") {
     KUBEOS_ASSIGN_OR_RETURN(UpgradeRequest r, ParseUpgradeParams(params));
     return PrepareUpgrade(r);
@@ -144,7 +175,9 @@ StatusOr<json> Agent::Call(const std::string& method, const json& params) {
   if (method == "upgrade") return Upgrade();
   if (method == "rollback") return Rollback();
   if (method == "configure") {
-    KUBEOS_ASSIGN_OR_RETURN(ConfigureRequest r, ParseConfigureParams(params));
+    KUBEOS_ASSIGN_OR_RETURN(ConfigureRequest r, ordered_params != nullptr
+                                                    ? ParseConfigureParams(*ordered_params)
+                                                    : ParseConfigureParams(params));
     return Configure(r);
   }
   if (method == "mark_good") return MarkGood();
@@ -162,6 +195,9 @@ StatusOr<json> Agent::Call(const std::string& method, const json& params) {
 
 StatusOr<json> Agent::PrepareUpgrade(const UpgradeRequest& request) {
   KUBEOS_AGENT_EXCLUSIVE("prepare_upgrade");
+  progress_.phase = InstallPhase::kIdle;  // not the previous install's phase while the request is checked
+  progress_.bytes = 0;
+  progress_.total = 0;
   auto run = [&]() -> Status {
     if (request.image_type == "docker" || request.image_type == "containerd") {
       return UnimplementedError(fmt::format(
@@ -190,8 +226,19 @@ StatusOr<json> Agent::PrepareUpgrade(const UpgradeRequest& request) {
       std::lock_guard lock(mu_);
       state = state_;
     }
-    KUBEOS_ASSIGN_OR_RETURN(BootPlan start, PlanInstallStart(state, env, booted));
-    KUBEOS_RETURN_IF_ERROR(ApplyPlan(start));
+    // Refuse now (booted slot on trial), but invalidate the standby only at the first payload byte: a
+    // source that fails before any byte (404, TLS, missing file) leaves its verified image and version.
+    KUBEOS_RETURN_IF_ERROR(PlanInstallStart(state, env, booted).status());
+    install.before_first_write = [&]() -> Status {
+      KUBEOS_ASSIGN_OR_RETURN(GrubEnv now_env, LoadEnv());
+      AgentState now_state;
+      {
+        std::lock_guard lock(mu_);
+        now_state = state_;
+      }
+      KUBEOS_ASSIGN_OR_RETURN(BootPlan start, PlanInstallStart(now_state, now_env, booted));
+      return ApplyPlan(start);
+    };
     KUBEOS_RETURN_IF_ERROR(InstallPayload(host_, OtherSlot(booted), install, progress_));
     {
       std::lock_guard lock(mu_);
@@ -219,10 +266,10 @@ StatusOr<json> Agent::Upgrade() {
     return ApplyPlan(plan);
   };
   Status s = run();
+  // Recorded before the reboot (which may end this process), and overwritten if the reboot fails.
   Record("upgrade", s);
   if (!s.ok()) return s;
-  KUBEOS_RETURN_IF_ERROR(Reboot());
-  return json{{"status", "Upgraded"}};
+  return RebootAfter("upgrade", "Upgraded");
 }
 
 StatusOr<json> Agent::Rollback() {
@@ -239,15 +286,18 @@ StatusOr<json> Agent::Rollback() {
     return ApplyPlan(plan);
   };
   Status s = run();
+  // Recorded before the reboot (which may end this process), and overwritten if the reboot fails.
   Record("rollback", s);
   if (!s.ok()) return s;
-  KUBEOS_RETURN_IF_ERROR(Reboot());
-  return json{{"status", "Rollbacked"}};
+  return RebootAfter("rollback", "Rollbacked");
 }
 
 StatusOr<json> Agent::Configure(const ConfigureRequest& request) {
   KUBEOS_AGENT_EXCLUSIVE("configure");
-  Status s = configs_.Apply(request);
+  Status s = [&]() -> Status {
+    KUBEOS_ASSIGN_OR_RETURN(Slot booted, Booted());
+    return configs_.Apply(request, booted);
+  }();
   Record("configure", s);
   if (!s.ok()) return s;
   return json{{"status", "Configured"}};
@@ -310,13 +360,32 @@ json Agent::GetStatus() const {
   out["last_fallback"] = OpJson(s.last_fallback);
   if (running.empty()) {
     out["operation"] = nullptr;
-  } else {
+  } else if (running == "prepare_upgrade") {
     out["operation"] = {{"name", running},
                         {"phase", InstallPhaseName(progress_.phase.load())},
                         {"bytes", progress_.bytes.load()},
                         {"total", progress_.total.load()}};
+  } else {
+    // Install progress belongs to prepare_upgrade only: other operations must not show a past install's.
+    out["operation"] = {{"name", running}};
   }
   return out;
+}
+
+StatusOr<json> Agent::RebootAfter(const std::string& operation, const std::string& result) {
+  Status r = Reboot();
+  if (!r.ok()) {
+    Status failed = r.WithContext(
+        fmt::format("{}: the boot env is armed but the host was not rebooted; reboot it, or call {} again",
+                    operation, operation));
+    {
+      std::lock_guard lock(mu_);
+      running_op_ = operation;
+    }
+    Record(operation, failed);
+    return failed;
+  }
+  return json{{"status", result}};
 }
 
 Status Agent::Reboot() {
@@ -338,12 +407,13 @@ void Agent::SuperviseTrial(const std::stop_token& stop) {
   };
   if (!on_trial()) return;
   auto deadline = std::chrono::steady_clock::now() + host_.trial_deadline;
+  std::string why;
   if (!host_.health_checks.empty()) {
     bool healthy = true;
     for (const auto& argv : host_.health_checks) {
-      auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      StatusOr<RunResult> r = RunProgram(argv, std::max(left, std::chrono::milliseconds(1)));
+      StatusOr<RunResult> r =
+          RunHealthCheck(argv, deadline, stop, host_.state_file().parent_path() / "health-check.out");
+      if (stop.stop_requested()) return;  // not a verdict: the next start runs the checks again
       if (!r.ok() || r->exit_code != 0) {
         log::Error("trial health check failed",
                    {{"check", argv.empty() ? "" : argv.front()},
@@ -361,16 +431,45 @@ void Agent::SuperviseTrial(const std::stop_token& stop) {
       }
       return;
     }
+    why = "failed its health checks";
   } else {
     while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(kTrialPollInterval);
       if (!on_trial()) return;
     }
     if (stop.stop_requested()) return;
-    log::Error("trial not marked good before the deadline; rebooting so GRUB counts a failed try",
+    log::Error("trial not marked good before the deadline",
                {{"deadline_seconds", host_.trial_deadline.count()}});
+    why = fmt::format("was not marked good within {} s", host_.trial_deadline.count());
+  }
+  // Commit the env to the fallback slot before rebooting: the next boot is the old slot, not another try
+  // of this one (GRUB's counter is for crashes and hangs, where the agent cannot act).
+  for (;;) {
+    Status abandoned = AbandonTrial(why);
+    if (abandoned.ok()) break;
+    if (abandoned.code() != StatusCode::kBusy || stop.stop_requested()) {
+      log::Error("abandon failed trial", {{"error", abandoned.ToString()}});
+      if (!on_trial()) return;  // committed by someone else meanwhile: nothing to abandon
+      break;                    // reboot anyway: GRUB's counter still falls back eventually
+    }
+    std::this_thread::sleep_for(kTrialPollInterval);
   }
   if (Status s = Reboot(); !s.ok()) log::Error("reboot after failed trial", {{"error", s.ToString()}});
+}
+
+Status Agent::AbandonTrial(const std::string& why) {
+  std::unique_lock op_lock(op_mu_, std::try_to_lock);
+  if (!op_lock.owns_lock()) return BusyError(std::string(kBusyMessage));
+  KUBEOS_ASSIGN_OR_RETURN(Slot booted, Booted());
+  KUBEOS_ASSIGN_OR_RETURN(GrubEnv env, LoadEnv());
+  AgentState state;
+  {
+    std::lock_guard lock(mu_);
+    state = state_;
+  }
+  KUBEOS_ASSIGN_OR_RETURN(BootPlan plan, PlanAbandonTrial(state, env, booted, why, now_()));
+  log::Error("trial abandoned", {{"slot", SlotName(booted)}, {"report", plan.reason}});
+  return ApplyPlan(plan);
 }
 
 }  // namespace kubeos::agent

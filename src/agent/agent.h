@@ -36,7 +36,9 @@ class Agent {
   Status Start();
 
   // Dispatches one RPC method; errors become JSON-RPC errors (code -1) at the server.
-  StatusOr<nlohmann::json> Call(const std::string& method, const nlohmann::json& params);
+  // `ordered_params`, when given, is `params` with object keys in request order (configure uses it).
+  StatusOr<nlohmann::json> Call(const std::string& method, const nlohmann::json& params,
+                                const nlohmann::ordered_json* ordered_params = nullptr);
 
   StatusOr<nlohmann::json> PrepareUpgrade(const UpgradeRequest& request);
   StatusOr<nlohmann::json> Upgrade();
@@ -45,8 +47,10 @@ class Agent {
   StatusOr<nlohmann::json> MarkGood();
   nlohmann::json GetStatus() const;
 
-  // When the booted slot is on trial: runs the health checks and marks good when they pass; reboots when
-  // they fail or the trial deadline passes. Returns at once otherwise. Blocks; honours `stop`.
+  // When the booted slot is on trial: runs the health checks and marks good when they pass; when they fail
+  // or the trial deadline passes, abandons the trial (env committed to the fallback slot, slot failed,
+  // last_fallback reported) and reboots, so the next boot is the old slot. Returns at once otherwise.
+  // Blocks; honours `stop`.
   void SuperviseTrial(const std::stop_token& stop);
 
  private:
@@ -55,6 +59,9 @@ class Agent {
   StatusOr<GrubEnv> LoadEnv() const;
   StatusOr<Slot> Booted() const;
   Status Reboot();
+  // Runs the reboot after a recorded upgrade/rollback; a failing reboot command is recorded and returned.
+  StatusOr<nlohmann::json> RebootAfter(const std::string& operation, const std::string& result);
+  Status AbandonTrial(const std::string& why);
   void Record(const std::string& name, const kubeos::Status& result);
 
   const HostDescription host_;

@@ -106,6 +106,7 @@ bool EnvCommittedTo(const GrubEnv& env, Slot booted) {
 
 GrubEnv CommitEnvTo(GrubEnv env, Slot booted) {
   env.Set(kEnvSavedEntry, SlotName(booted));
+  env.Unset(kEnvFellBack);
   env.Unset(kEnvBootTries);
   env.Unset(kEnvFallbackEntry);
   env.Unset(kEnvNextEntry);
@@ -114,9 +115,20 @@ GrubEnv CommitEnvTo(GrubEnv env, Slot booted) {
 
 bool BootedOnTrial(const GrubEnv& env, Slot booted) { return EnvArms(env, booted); }
 
-BootPlan ReconcileOnStart(const AgentState& state, const GrubEnv& env, Slot booted,
-                          const std::string& boot_id, int64_t now) {
+namespace {
+
+OperationRecord FallbackReport(Slot failed, const std::string& version, Slot booted, int64_t now) {
+  return {.name = "boot",
+          .ok = false,
+          .message = fmt::format("trial of slot {} (version {}) fell back to slot {}", SlotName(failed),
+                                 version, SlotName(booted)),
+          .unix_time = now};
+}
+
+BootPlan Reconcile(const AgentState& state, const GrubEnv& env, Slot booted, const std::string& boot_id,
+                   int64_t now) {
   BootPlan plan{.state = state};
+  const std::optional<Slot> fell_back = EnvSlot(env, kEnvFellBack);
   AgentState& s = plan.state;
   if (state.trial) {
     const TrialRecord trial = *state.trial;
@@ -137,27 +149,48 @@ BootPlan ReconcileOnStart(const AgentState& state, const GrubEnv& env, Slot boot
       plan.reason = "trial armed; waiting for the reboot";
       return plan;
     }
-    if (trial.armed_boot_id == boot_id) {
-      // Same boot and the env never got the trial: arming crashed between the state and env writes.
+    if (trial.armed_boot_id == boot_id || fell_back != trial.slot) {
+      // Same boot, or a reboot without GRUB's fallback evidence: the env never armed the trial (arming, or
+      // install start's disarm, was cut between its two writes). Not a fallback: the image is intact.
       s.trial.reset();
       if (s.slot(trial.slot).state == SlotState::kTrying) s.slot(trial.slot).state = SlotState::kInstalled;
-      plan.reason = "trial was never armed";
+      plan.reason = trial.armed_boot_id == boot_id
+                        ? "trial was never armed"
+                        : "trial was not armed when the host rebooted (no fallback "
+                          "evidence in the boot env); not a fallback";
       return plan;
     }
-    // Rebooted, the env no longer arms the trial slot, and we run on the other slot: GRUB fell back.
+    // Rebooted, the env no longer arms the trial slot, GRUB left its evidence, we run on the other slot.
     s.slot(trial.slot).state = SlotState::kFailed;
     s.trial.reset();
-    OperationRecord report{.name = "boot",
-                           .ok = false,
-                           .message = fmt::format("trial of slot {} (version {}) fell back to slot {}",
-                                                  SlotName(trial.slot), trial.version, SlotName(booted)),
-                           .unix_time = now};
+    OperationRecord report = FallbackReport(trial.slot, trial.version, booted, now);
     s.last_operation = report;
     s.last_fallback = report;
     s.slot(booted).state = SlotState::kGood;
     if (!EnvCommittedTo(env, booted)) plan.env = CommitEnvTo(env, booted);
     plan.order = WriteOrder::kStateFirst;  // record the report before anything else can change
     plan.reason = report.message;
+    return plan;
+  }
+  if (fell_back && *fell_back != booted && !EnvArms(env, *fell_back)) {
+    // GRUB fell back but we hold no trial record (state set aside, or a crash after recording the report
+    // and before the env write that consumes the evidence): report it from the evidence.
+    Slot failed = *fell_back;
+    OperationRecord report = FallbackReport(failed, s.slot(failed).version, booted, now);
+    if (s.slot(failed).state != SlotState::kInvalid && s.slot(failed).state != SlotState::kEmpty)
+      s.slot(failed).state = SlotState::kFailed;
+    s.last_operation = report;
+    s.last_fallback = report;
+    s.slot(booted).state = SlotState::kGood;
+    plan.reason = report.message;
+    return plan;
+  }
+  if (EnvArms(env, booted) && s.slot(booted).state == SlotState::kFailed) {
+    // PlanAbandonTrial wrote the state and crashed before the env: finish it.
+    Slot fallback = EnvSlot(env, kEnvFallbackEntry).value_or(OtherSlot(booted));
+    if (fallback == booted) fallback = OtherSlot(booted);
+    plan.env = CommitEnvTo(env, fallback);
+    plan.reason = fmt::format("finish abandoning the failed trial of slot {}", SlotName(booted));
     return plan;
   }
   if (EnvArms(env, booted)) {  // a trial we have no record of (env edited by hand): adopt it
@@ -169,6 +202,20 @@ BootPlan ReconcileOnStart(const AgentState& state, const GrubEnv& env, Slot boot
   if (s.slot(booted).state != SlotState::kGood) {
     s.slot(booted).state = SlotState::kGood;  // it booted without a trial: it is a committed slot
     plan.reason = "booted slot recorded as good";
+  }
+  return plan;
+}
+
+}  // namespace
+
+BootPlan ReconcileOnStart(const AgentState& state, const GrubEnv& env, Slot booted,
+                          const std::string& boot_id, int64_t now) {
+  BootPlan plan = Reconcile(state, env, booted, boot_id, now);
+  // GRUB's fallback evidence is consumed once, whatever the branch: after the state write (the report).
+  if (env.Get(kEnvFellBack)) {
+    if (!plan.env) plan.env = env;
+    plan.env->Unset(kEnvFellBack);
+    plan.order = WriteOrder::kStateFirst;
   }
   return plan;
 }
@@ -266,6 +313,34 @@ StatusOr<BootPlan> PlanMarkGood(const AgentState& state, const GrubEnv& env, Slo
   return plan;
 }
 
+StatusOr<BootPlan> PlanAbandonTrial(const AgentState& state, const GrubEnv& env, Slot booted,
+                                    const std::string& why, int64_t now) {
+  if (!BootedOnTrial(env, booted)) {
+    return FailedPreconditionError(fmt::format("abandon trial: slot {} is not on trial", SlotName(booted)));
+  }
+  Slot fallback = EnvSlot(env, kEnvFallbackEntry).value_or(OtherSlot(booted));
+  if (fallback == booted) fallback = OtherSlot(booted);
+  BootPlan plan{.state = state};
+  AgentState& s = plan.state;
+  std::string version = s.slot(booted).version;
+  if (s.trial && s.trial->slot == booted && !s.trial->version.empty()) version = s.trial->version;
+  s.slot(booted).state = SlotState::kFailed;
+  s.trial.reset();
+  OperationRecord report{.name = "boot",
+                         .ok = false,
+                         .message = fmt::format("trial of slot {} (version {}) {}; falling back to slot {}",
+                                                SlotName(booted), version, why, SlotName(fallback)),
+                         .unix_time = now};
+  s.last_operation = report;
+  s.last_fallback = report;
+  plan.env = CommitEnvTo(env, fallback);
+  // State first: a crash after it leaves a kFailed slot that the env still arms; ReconcileOnStart finishes
+  // the abandon (env to the fallback). Env first would let a restart read the unarmed env as "committed".
+  plan.order = WriteOrder::kStateFirst;
+  plan.reason = report.message;
+  return plan;
+}
+
 }  // namespace kubeos::agent
 
 namespace kubeos::agent {
@@ -274,6 +349,7 @@ GrubBoot SimulateGrubBoot(GrubEnv env) {
   Slot saved = EnvSlot(env, kEnvSavedEntry).value_or(Slot::kA);
   if (std::optional<std::string> tries = env.Get(kEnvBootTries)) {
     if (*tries == "0") {
+      env.Set(kEnvFellBack, SlotName(saved));
       saved = EnvSlot(env, kEnvFallbackEntry).value_or(OtherSlot(saved));
       env.Set(kEnvSavedEntry, SlotName(saved));
       env.Unset(kEnvBootTries);

@@ -16,7 +16,8 @@
 //              kInvalid (next install).
 //   kTrying    boot env arms a trial of it (saved_entry=<it>, boot_tries=N, fallback_entry=<other>).
 //   Successor:
-//              kGood (marked good after health checks) or kFailed (GRUB fell back: tries exhausted).
+//              kGood (marked good after health checks) or kFailed (GRUB fell back: tries exhausted, with
+//              kubeos_fell_back evidence; or the agent abandoned it: health checks failed / deadline passed).
 //   kGood      committed: booted and marked good. Successor: kInvalid when it is the standby of a new
 //   install. kFailed    its trial fell back; reported so the cluster stops pushing this version. Successor:
 //   kInvalid.
@@ -38,6 +39,9 @@ constexpr std::string_view kEnvSavedEntry = "saved_entry";
 constexpr std::string_view kEnvNextEntry = "next_entry";
 constexpr std::string_view kEnvBootTries = "boot_tries";
 constexpr std::string_view kEnvFallbackEntry = "fallback_entry";
+// Set by GRUB (to the slot whose trial it gave up) when it falls back; the agent's evidence that a fallback
+// really happened. Consumed (deleted) by the agent at start.
+constexpr std::string_view kEnvFellBack = "kubeos_fell_back";
 // Boots a trial slot gets before GRUB falls back: 2 survives one spurious reset (power blip) of a good image
 // without making a bad one cost more than two failed boots. The GRUB fragment's decrement table covers 0..3.
 constexpr int kTrialBootTries = 2;
@@ -97,7 +101,10 @@ struct BootPlan {
 bool EnvCommittedTo(const GrubEnv& env, Slot booted);
 GrubEnv CommitEnvTo(GrubEnv env, Slot booted);
 
-// At agent start: reconcile the state file with what the env and the booted slot say happened.
+// At agent start: reconcile the state file with what the env and the booted slot say happened. A fallback is
+// reported only with GRUB's evidence (kEnvFellBack naming the trial slot); a reboot that merely interrupted
+// the two writes of arming or of install start (trial recorded, env not arming it, no evidence) drops the
+// trial and keeps the image installed. The evidence key is always removed from the env.
 BootPlan ReconcileOnStart(const AgentState& state, const GrubEnv& env, Slot booted,
                           const std::string& boot_id, int64_t now);
 
@@ -118,6 +125,12 @@ StatusOr<BootPlan> PlanRollback(const AgentState& state, const GrubEnv& env, Slo
                                 const std::string& boot_id);
 // mark-good: commit the booted slot. Idempotent when already committed.
 StatusOr<BootPlan> PlanMarkGood(const AgentState& state, const GrubEnv& env, Slot booted, int64_t now);
+// A trial of the booted slot failed its health checks or passed its deadline (`why` says which): commit the
+// env to the fallback slot (fallback_entry, else the other slot), mark the booted slot kFailed and report it
+// in last_fallback, so the FOLLOWING boot is the old slot (GRUB's boot_tries counter is then only for crashes
+// and hangs). FailedPrecondition unless the booted slot is on trial.
+StatusOr<BootPlan> PlanAbandonTrial(const AgentState& state, const GrubEnv& env, Slot booted,
+                                    const std::string& why, int64_t now);
 
 // True when the booted slot is on trial and waits for mark-good.
 bool BootedOnTrial(const GrubEnv& env, Slot booted);
@@ -128,8 +141,8 @@ namespace kubeos::agent {
 
 // What GRUB does with the env at one boot, mirroring deploy/agent/grub-kubeos.cfg exactly (used by tests and
 // the simulator; the QEMU test checks the real GRUB against it): invalid saved_entry -> A; boot_tries "0" ->
-// fall back to fallback_entry (or the other slot) and drop the counter; 1..3 -> decrement; anything else ->
-// "0"; a valid next_entry boots once and is cleared.
+// fall back to fallback_entry (or the other slot), drop the counter and set kubeos_fell_back=<failed slot>;
+// 1..3 -> decrement; anything else -> "0"; a valid next_entry boots once and is cleared.
 struct GrubBoot {
   Slot slot = Slot::kA;
   GrubEnv env_after;

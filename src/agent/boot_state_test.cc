@@ -105,9 +105,71 @@ TEST(BootState, FailedTrialFallsBackAndIsReported) {
   EXPECT_NE(d.state.last_fallback->message.find("fell back"), std::string::npos);
   EXPECT_NE(d.state.last_fallback->message.find("KubeOS 2"), std::string::npos);
   EXPECT_TRUE(EnvCommittedTo(d.env, Slot::kA));
+  EXPECT_FALSE(d.env.Get(kEnvFellBack)) << "GRUB's fallback evidence must be consumed";
   // A failed slot cannot be upgraded to again without a new install.
   EXPECT_EQ(PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id).status().code(),
             StatusCode::kFailedPrecondition);
+}
+
+// A power cut between the two writes of upgrade/rollback (state written, env not) or of install start (env
+// written, state not) reboots with a new boot id and a stale trial record: without GRUB's evidence that is
+// not a fallback, and the intact image stays installed (the cluster must not halt a version for it).
+TEST(BootState, PowerCutBetweenWritesIsNotAFallback) {
+  for (int step = 0; step < 3; ++step) {
+    SCOPED_TRACE(step);
+    Disk d = FreshHostOnA();
+    Install(d, Slot::kA, "KubeOS 2");
+    if (step == 0) d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id), /*crash_after=*/1);
+    if (step == 1) {
+      d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+      d.Apply(*PlanInstallStart(d.state, d.env, Slot::kA), /*crash_after=*/1);
+    }
+    if (step == 2) {  // a committed B rolls back to A; cut after the state write
+      d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+      ASSERT_EQ(d.Reboot(), Slot::kB);
+      d.Restart(Slot::kB);
+      d.Apply(*PlanMarkGood(d.state, d.env, Slot::kB, 1));
+      d.Apply(*PlanRollback(d.state, d.env, Slot::kB, d.boot_id), /*crash_after=*/1);
+    }
+    ASSERT_TRUE(d.state.trial);
+    Slot booted = d.Reboot();  // the power cut
+    ASSERT_EQ(booted, step == 2 ? Slot::kB : Slot::kA);
+    d.Restart(booted);
+    EXPECT_FALSE(d.state.last_fallback);
+    EXPECT_FALSE(d.state.trial);
+    Slot other = OtherSlot(booted);
+    EXPECT_EQ(d.state.slot(other).state, SlotState::kInstalled);  // a complete image, bootable again
+    EXPECT_EQ(d.state.slot(booted).state, SlotState::kGood);
+    d.ExpectBootable();
+    if (step == 0) {
+      EXPECT_TRUE(PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id).ok());
+    }
+  }
+}
+
+TEST(BootState, FallbackEvidenceWithoutTrialRecordIsReported) {
+  // GRUB fell back but the state has no trial (set aside as corrupt, or the report was written and the env
+  // write consuming the evidence was cut): report from the evidence, then consume it.
+  Disk d = FreshHostOnA();
+  d.state.b = {SlotState::kTrying, "KubeOS 2", ""};
+  d.env.Set(std::string(kEnvFellBack), "B");
+  d.Restart(Slot::kA);
+  EXPECT_EQ(d.state.b.state, SlotState::kFailed);
+  ASSERT_TRUE(d.state.last_fallback);
+  EXPECT_NE(d.state.last_fallback->message.find("KubeOS 2"), std::string::npos);
+  EXPECT_FALSE(d.env.Get(kEnvFellBack));
+  // The report is idempotent across a crash before the evidence was consumed.
+  OperationRecord first = *d.state.last_fallback;
+  d.env.Set(std::string(kEnvFellBack), "B");
+  d.Restart(Slot::kA);
+  EXPECT_EQ(d.state.last_fallback->message, first.message);
+  EXPECT_FALSE(d.env.Get(kEnvFellBack));
+  // Stale evidence naming the booted slot itself is just dropped.
+  d.state.last_fallback.reset();
+  d.env.Set(std::string(kEnvFellBack), "A");
+  d.Restart(Slot::kA);
+  EXPECT_FALSE(d.state.last_fallback);
+  EXPECT_FALSE(d.env.Get(kEnvFellBack));
 }
 
 TEST(BootState, RestartBeforeRebootIsNotAFallback) {
@@ -188,6 +250,72 @@ TEST(BootState, RefusalsAndRollback) {
   EXPECT_EQ(d.state.b.version, "KubeOS 2");
 }
 
+TEST(BootState, AbandonedTrialBootsTheOldSlotNext) {
+  // Health checks fail (or the deadline passes) on B: the very next boot must be A, whatever boot_tries
+  // GRUB still had left, and the report is made at once.
+  for (int crash_after : {2, 1}) {
+    SCOPED_TRACE(crash_after);
+    Disk d = FreshHostOnA();
+    Install(d, Slot::kA, "KubeOS 2");
+    d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+    ASSERT_EQ(d.Reboot(), Slot::kB);
+    d.Restart(Slot::kB);
+    ASSERT_TRUE(BootedOnTrial(d.env, Slot::kB));
+    ASSERT_EQ(d.env.Get("boot_tries"), "1");  // GRUB would give B another boot
+    StatusOr<BootPlan> p = PlanAbandonTrial(d.state, d.env, Slot::kB, "failed its health checks", 7);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    EXPECT_EQ(p->order, WriteOrder::kStateFirst);
+    d.Apply(*p, crash_after);
+    if (crash_after == 1) d.Restart(Slot::kB);  // killed between the writes: the restart finishes it
+    EXPECT_TRUE(EnvCommittedTo(d.env, Slot::kA)) << "env still leads to B";
+    EXPECT_EQ(d.state.b.state, SlotState::kFailed);
+    EXPECT_FALSE(d.state.trial);
+    ASSERT_TRUE(d.state.last_fallback);
+    EXPECT_FALSE(d.state.last_fallback->ok);
+    EXPECT_NE(d.state.last_fallback->message.find("KubeOS 2"), std::string::npos);
+    EXPECT_NE(d.state.last_fallback->message.find("health checks"), std::string::npos);
+    EXPECT_EQ(d.state.last_fallback->unix_time, 7);
+    d.ExpectBootable();
+    ASSERT_EQ(d.Reboot(), Slot::kA);
+    d.Restart(Slot::kA);
+    EXPECT_EQ(d.state.a.state, SlotState::kGood);
+    EXPECT_EQ(d.state.b.state, SlotState::kFailed);
+    ASSERT_TRUE(d.state.last_fallback);  // kept
+    EXPECT_EQ(PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id).status().code(),
+              StatusCode::kFailedPrecondition);
+  }
+}
+
+TEST(BootState, AbandonRefusedWhenNotOnTrial) {
+  Disk d = FreshHostOnA();
+  EXPECT_EQ(PlanAbandonTrial(d.state, d.env, Slot::kA, "x", 1).status().code(),
+            StatusCode::kFailedPrecondition);
+  // A trial of the other slot armed for the next boot is not ours to abandon.
+  Install(d, Slot::kA, "KubeOS 2");
+  d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+  EXPECT_EQ(PlanAbandonTrial(d.state, d.env, Slot::kA, "x", 1).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST(BootState, AbandonWithoutFallbackEntryGoesToTheOtherSlot) {
+  struct Case {
+    std::optional<std::string> fallback;
+    Slot want;
+  } cases[] = {{std::nullopt, Slot::kA}, {"A", Slot::kA}, {"B", Slot::kA}, {"garbage", Slot::kA}};
+  for (const auto& c : cases) {
+    GrubEnv env;
+    env.Set(std::string(kEnvSavedEntry), "B");
+    env.Set(std::string(kEnvBootTries), "1");
+    if (c.fallback) env.Set(std::string(kEnvFallbackEntry), *c.fallback);
+    AgentState st;
+    st.b = {SlotState::kTrying, "v2", ""};
+    StatusOr<BootPlan> p = PlanAbandonTrial(st, env, Slot::kB, "x", 1);
+    ASSERT_TRUE(p.ok());
+    ASSERT_TRUE(p->env);
+    EXPECT_TRUE(EnvCommittedTo(*p->env, c.want)) << c.fallback.value_or("(none)");
+  }
+}
+
 TEST(SimulateGrubBoot, Table) {
   struct Case {
     std::vector<std::pair<std::string, std::string>> env;
@@ -209,6 +337,9 @@ TEST(SimulateGrubBoot, Table) {
     EXPECT_EQ(b.slot, c.want);
     EXPECT_EQ(b.env_after.Get("boot_tries"), c.tries_after);
     EXPECT_EQ(b.env_after.Get("next_entry"), std::nullopt);
+    // Fallback evidence is written exactly when GRUB falls back, naming the given-up slot.
+    bool fell_back = c.env.size() > 1 && c.env[1].second == "0";
+    EXPECT_EQ(b.env_after.Get(kEnvFellBack), fell_back ? std::optional<std::string>("B") : std::nullopt);
   }
 }
 

@@ -64,7 +64,15 @@ StatusOr<nlohmann::json> CallAgent(const std::filesystem::path& socket_path, con
     int code = resp["error"].value("code", 0);
     std::string msg = resp["error"].value("message", "");
     if (code == kRpcMethodNotFound) return UnimplementedError("Method is unimplemented");
-    return Status(StatusCode::kUnknown, msg);
+    // error.data.code (our status code name) when the agent sends it; older agents: kUnknown.
+    StatusCode sc = StatusCode::kUnknown;
+    if (const nlohmann::json& e = resp["error"]; e.contains("data") && e["data"].is_object() &&
+                                                 e["data"].contains("code") &&
+                                                 e["data"]["code"].is_string()) {
+      sc = StatusCodeFromName(e["data"]["code"].get<std::string>());
+      if (sc == StatusCode::kOk) sc = StatusCode::kUnknown;
+    }
+    return Status(sc, msg);
   }
   return resp.value("result", nlohmann::json(nullptr));
 }

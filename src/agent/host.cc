@@ -49,8 +49,8 @@ StatusOr<HostDescription> ParseHostDescription(std::string_view json_text) {
   json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return InvalidArgumentError("host description: not a JSON object");
   HostDescription h;
-  try {
-    for (const auto& [key, value] : j.items()) {
+  for (const auto& [key, value] : j.items()) {
+    try {
       if (key == "slot_a") {
         h.slot_a = value.get<std::string>();
       } else if (key == "slot_b") {
@@ -74,6 +74,12 @@ StatusOr<HostDescription> ParseHostDescription(std::string_view json_text) {
         h.certs_dir = value.get<std::string>();
       } else if (key == "socket") {
         h.socket = value.get<std::string>();
+      } else if (key == "config_root") {
+        h.config_root = value.get<std::string>();
+      } else if (key == "proc_sys") {
+        h.proc_sys = value.get<std::string>();
+      } else if (key == "grub_cfg") {
+        h.grub_cfg = value.get<std::string>();
       } else if (key == "health_checks") {
         h.health_checks = value.get<std::vector<std::vector<std::string>>>();
       } else if (key == "trial_deadline_seconds") {
@@ -83,9 +89,10 @@ StatusOr<HostDescription> ParseHostDescription(std::string_view json_text) {
       } else {
         return InvalidArgumentError(fmt::format("host description: unknown key \"{}\"", key));
       }
+    } catch (const json::exception& e) {
+      return InvalidArgumentError(fmt::format("host description: key \"{}\" has the wrong type ({}): {}", key,
+                                              value.type_name(), e.what()));
     }
-  } catch (const json::exception& e) {
-    return InvalidArgumentError(fmt::format("host description: {}", e.what()));
   }
   if (h.reboot.empty()) return InvalidArgumentError("host description: \"reboot\" must name a program");
   if (h.slot_a == h.slot_b) return InvalidArgumentError("host description: slot_a and slot_b are the same");

@@ -34,6 +34,12 @@ struct HostDescription {
   std::filesystem::path persist_dir = "/persist";
   std::filesystem::path certs_dir = "/etc/KubeOS/certs";
   std::filesystem::path socket = "/run/os-agent/os-agent.sock";
+  // The configure RPC's models resolve their host paths under `config_root` ("/" on a real host; a
+  // directory on a simulated one), write kernel parameters under `proc_sys`, and edit the A/B boot entries
+  // of `grub_cfg` (grub.cmdline.* with an empty configpath).
+  std::filesystem::path config_root = "/";
+  std::filesystem::path proc_sys = "/proc/sys";
+  std::string grub_cfg = "/boot/efi/EFI/openEuler/grub.cfg";
   // Health checks run before an automatic mark-good of a trial boot (argv each); empty: no automatic
   // mark-good.
   std::vector<std::vector<std::string>> health_checks;

@@ -1,6 +1,7 @@
 // The install pipeline, one pass with bounded memory: source (download.h) -> SHA-256 while streaming ->
-// sink into the standby slot. The caller has already made the standby invalid (boot_state.h) before this
-// runs; this code never touches the boot env.
+// sink into the standby slot. The caller makes the standby invalid (boot_state.h) in
+// InstallRequest::before_first_write, which runs at the first payload bytes and before anything is written;
+// this code never touches the boot env.
 //
 // Payload kind is sniffed from the first bytes:
 //   * an ext2/3/4 filesystem image (the fast path) is written straight to the standby slot, after a size
@@ -16,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "agent/download.h"
@@ -49,6 +51,11 @@ PayloadKind SniffPayload(std::string_view head);
 struct InstallRequest {
   FetchOptions fetch;
   std::string sha256;  // expected, hex (case-insensitive)
+  // Called once, when the first payload bytes have arrived and passed the kind and size checks, before the
+  // first byte is written to the slot (the agent marks the standby invalid here). Not called when the
+  // source fails before any byte (404, TLS, missing file): the standby keeps its verified image. An error
+  // aborts the install.
+  std::function<Status()> before_first_write;
 };
 
 // Lower-case hex SHA-256 of a string (tests, small inputs).

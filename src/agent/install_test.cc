@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/download.h"
 #include "agent/host.h"
 
@@ -60,6 +62,14 @@ TEST(HostDescription, ParsesAndRejects) {
   EXPECT_EQ(ParseHostDescription(R"({"slot_a":"/x","slot_b":"/x"})").status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseHostDescription("[").status().code(), StatusCode::kInvalidArgument);
+  // A type error names the key.
+  for (const char* text :
+       {R"({"trial_deadline_seconds":"ten"})", R"({"health_checks":[["ok"], 3]})", R"({"slot_a":17})"}) {
+    Status s = ParseHostDescription(text).status();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << text;
+    std::string key = nlohmann::json::parse(text).begin().key();
+    EXPECT_NE(s.message().find("\"" + key + "\""), std::string::npos) << s.message();
+  }
 }
 
 }  // namespace

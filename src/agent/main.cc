@@ -60,7 +60,7 @@ int Serve(const std::string& host_file) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  agent::NotWiredConfigApplier configs;
+  agent::ModelConfigApplier configs(*host);
   agent::Agent a(*host, configs, [] {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())

@@ -75,6 +75,9 @@ std::optional<RpcError> ParseRpcRequest(std::string_view frame, RpcRequest* out)
   if (!out->params.is_array() && !out->params.is_null()) {
     return RpcError{kRpcInvalidParams, "params must be a positional array"};
   }
+  // A second, order-preserving parse (frames are small: kMaxRequestBytes).
+  nlohmann::ordered_json o = nlohmann::ordered_json::parse(frame, nullptr, /*allow_exceptions=*/false);
+  out->ordered_params = o.contains("params") ? o["params"] : nlohmann::ordered_json::array();
   return std::nullopt;
 }
 
@@ -83,9 +86,16 @@ std::string RpcResult(const json& id, const json& result) {
 }
 
 std::string RpcErrorResponse(const json& id, const RpcError& error) {
-  return json{{"jsonrpc", "2.0"}, {"error", {{"code", error.code}, {"message", error.message}}}, {"id", id}}
-             .dump() +
-         "\n";
+  json e = {{"code", error.code}, {"message", error.message}};
+  if (!error.status_code.empty()) e["data"] = {{"code", error.status_code}};
+  return json{{"jsonrpc", "2.0"}, {"error", e}, {"id", id}}.dump() + "\n";
+}
+
+StatusCode StatusCodeFromName(std::string_view name) {
+  for (int c = 0; c <= static_cast<int>(StatusCode::kBusy); ++c) {
+    if (StatusCodeName(static_cast<StatusCode>(c)) == name) return static_cast<StatusCode>(c);
+  }
+  return StatusCode::kUnknown;
 }
 
 StatusOr<UpgradeRequest> ParseUpgradeParams(const json& params) {
@@ -120,26 +130,41 @@ json UpgradeRequestToJson(const UpgradeRequest& r) {
           {"certs", {{"ca_cert", r.ca_cert}, {"client_cert", r.client_cert}, {"client_key", r.client_key}}}};
 }
 
-StatusOr<ConfigureRequest> ParseConfigureParams(const json& params) {
-  KUBEOS_ASSIGN_OR_RETURN(json o, SingleParam(params, "configure"));
+namespace {
+
+template <typename Json>
+Status GetStringT(const Json& obj, const char* key, std::string* out, std::string_view where) {
+  if (!obj.contains(key) || obj[key].is_null()) return Status::Ok();
+  if (!obj[key].is_string()) return InvalidArgumentError(fmt::format("{}.{} must be a string", where, key));
+  *out = obj[key].template get<std::string>();
+  return Status::Ok();
+}
+
+template <typename Json>
+StatusOr<ConfigureRequest> ParseConfigure(const Json& params) {
+  if (!params.is_array() || params.size() != 1 || !params[0].is_object()) {
+    return InvalidArgumentError("configure takes one object parameter ([{...}])");
+  }
+  const Json& o = params[0];
   if (!o.contains("configs") || !o["configs"].is_array()) {
     return InvalidArgumentError("ConfigureRequest.configs must be an array");
   }
   ConfigureRequest req;
   for (size_t i = 0; i < o["configs"].size(); ++i) {
-    const json& c = o["configs"][i];
+    const Json& c = o["configs"][i];
     std::string where = fmt::format("configs[{}]", i);
     if (!c.is_object()) return InvalidArgumentError(where + " must be an object");
     ConfigEntry e;
-    KUBEOS_RETURN_IF_ERROR(GetString(c, "model", &e.model, where));
-    KUBEOS_RETURN_IF_ERROR(GetString(c, "config_path", &e.config_path, where));
+    KUBEOS_RETURN_IF_ERROR(GetStringT(c, "model", &e.model, where));
+    KUBEOS_RETURN_IF_ERROR(GetStringT(c, "config_path", &e.config_path, where));
     if (c.contains("contents") && !c["contents"].is_null()) {
       if (!c["contents"].is_object()) return InvalidArgumentError(where + ".contents must be an object");
       for (const auto& [key, kv] : c["contents"].items()) {
         if (!kv.is_object())
           return InvalidArgumentError(fmt::format("{}.contents.{} must be an object", where, key));
-        ConfigValue v{.key = key, .value = kv.value("value", json(nullptr))};
-        KUBEOS_RETURN_IF_ERROR(GetString(kv, "operation", &v.operation, where + ".contents." + key));
+        json value = kv.contains("value") ? json::parse(kv["value"].dump()) : json(nullptr);
+        ConfigValue v{.key = key, .value = std::move(value)};
+        KUBEOS_RETURN_IF_ERROR(GetStringT(kv, "operation", &v.operation, where + ".contents." + key));
         e.contents.push_back(std::move(v));
       }
     }
@@ -147,5 +172,13 @@ StatusOr<ConfigureRequest> ParseConfigureParams(const json& params) {
   }
   return req;
 }
+
+}  // namespace
+
+StatusOr<ConfigureRequest> ParseConfigureParams(const nlohmann::ordered_json& params) {
+  return ParseConfigure(params);
+}
+
+StatusOr<ConfigureRequest> ParseConfigureParams(const json& params) { return ParseConfigure(params); }
 
 }  // namespace kubeos::agent

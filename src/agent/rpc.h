@@ -40,12 +40,17 @@ class FrameSplitter {
 struct RpcRequest {
   nlohmann::json id;  // null for notifications
   std::string method;
-  nlohmann::json params;  // array (positional) or null
+  nlohmann::json params;  // array (positional) or null; object keys sorted
+  // The same params with object keys in request order (configure's contents are applied in that order).
+  nlohmann::ordered_json ordered_params;
 };
 
 struct RpcError {
   int code = kRpcAppErrorCode;
   std::string message;
+  // Additive: our StatusCode name (StatusCodeName, e.g. "Busy", "InvalidArgument"), sent as error.data.code
+  // so clients can tell busy from bad input; empty: no data member.
+  std::string status_code;
 };
 
 // Parses one frame; on failure returns the error to send back (with id null).
@@ -53,6 +58,8 @@ std::optional<RpcError> ParseRpcRequest(std::string_view frame, RpcRequest* out)
 
 std::string RpcResult(const nlohmann::json& id, const nlohmann::json& result);
 std::string RpcErrorResponse(const nlohmann::json& id, const RpcError& error);
+// Inverse of StatusCodeName; kUnknown for names it does not know (an older or newer agent).
+StatusCode StatusCodeFromName(std::string_view name);
 
 // prepare_upgrade's argument (field names of the original's UpgradeRequest).
 struct UpgradeRequest {
@@ -82,6 +89,9 @@ struct ConfigureRequest {
 
 // Parse the positional params; InvalidArgument naming the offending field.
 StatusOr<UpgradeRequest> ParseUpgradeParams(const nlohmann::json& params);
+// The ordered_json overload keeps each contents object's keys in request order (docs/config-models.md); the
+// json overload can only see them sorted.
+StatusOr<ConfigureRequest> ParseConfigureParams(const nlohmann::ordered_json& params);
 StatusOr<ConfigureRequest> ParseConfigureParams(const nlohmann::json& params);
 nlohmann::json UpgradeRequestToJson(const UpgradeRequest& r);
 

@@ -50,6 +50,18 @@ TEST(Responses, MatchTheOriginalShapes) {
   json err = json::parse(RpcErrorResponse(7, {kRpcAppErrorCode, "boom"}));
   EXPECT_EQ(err["error"]["code"], -1);
   EXPECT_EQ(err["error"]["message"], "boom");
+  EXPECT_FALSE(err["error"].contains("data"));
+  json busy =
+      json::parse(RpcErrorResponse(7, {.code = kRpcAppErrorCode, .message = "b", .status_code = "Busy"}));
+  EXPECT_EQ(busy["error"]["code"], -1);
+  EXPECT_EQ(busy["error"]["data"]["code"], "Busy");
+}
+
+TEST(StatusCodeFromName, RoundTripsEveryCode) {
+  for (int c = 0; c <= static_cast<int>(StatusCode::kBusy); ++c) {
+    EXPECT_EQ(StatusCodeFromName(StatusCodeName(static_cast<StatusCode>(c))), static_cast<StatusCode>(c));
+  }
+  EXPECT_EQ(StatusCodeFromName("SomethingNew"), StatusCode::kUnknown);
 }
 
 TEST(ParseUpgradeParams, OriginalRequest) {
@@ -67,6 +79,22 @@ TEST(ParseUpgradeParams, OriginalRequest) {
             StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseUpgradeParams(json::parse(R"([{"certs":[]}])")).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+TEST(ParseConfigureParams, KeepsRequestOrderThroughTheWireParse) {
+  // Issue 5: new keys land in request order, so the order must survive the RPC frame parse.
+  RpcRequest req;
+  ASSERT_FALSE(ParseRpcRequest(R"({"jsonrpc":"2.0","method":"configure","id":1,"params":[{"configs":[
+      {"model":"kernel.sysctl.persist","config_path":"","contents":{
+        "vm.zzz":{"value":"1"},"net.aaa":{"value":"2","operation":""},"kernel.mmm":{"value":"3"}}}]}]})",
+                               &req));
+  StatusOr<ConfigureRequest> r = ParseConfigureParams(req.ordered_params);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->configs.size(), 1u);
+  std::vector<std::string> keys;
+  for (const ConfigValue& v : r->configs[0].contents) keys.push_back(v.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"vm.zzz", "net.aaa", "kernel.mmm"}));
+  EXPECT_EQ(r->configs[0].contents[1].value, "2");
 }
 
 TEST(ParseConfigureParams, OriginalRequest) {

@@ -95,8 +95,12 @@ std::string RpcServer::HandleFrame(const std::string& frame) {
     return RpcErrorResponse(req.id, {kRpcMethodNotFound, "Method not found"});
   }
   log::Debug("rpc", {{"method", req.method}});
-  StatusOr<nlohmann::json> result = agent_.Call(req.method, req.params);
-  if (!result.ok()) return RpcErrorResponse(req.id, {kRpcAppErrorCode, result.status().ToString()});
+  StatusOr<nlohmann::json> result = agent_.Call(req.method, req.params, &req.ordered_params);
+  if (!result.ok()) {
+    return RpcErrorResponse(req.id, {.code = kRpcAppErrorCode,
+                                     .message = result.status().ToString(),
+                                     .status_code = std::string(StatusCodeName(result.status().code()))});
+  }
   return RpcResult(req.id, *result);
 }
 

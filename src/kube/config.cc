@@ -163,24 +163,40 @@ StatusOr<RestConfig> LoadKubeconfigList(std::string_view paths, std::string_view
   return Resolve(maps, context);
 }
 
-StatusOr<RestConfig> InClusterConfig(const std::filesystem::path& sa_dir) {
+InClusterSource InClusterSourceFromEnvironment(const std::filesystem::path& sa_dir) {
+  InClusterSource src;
   const char* host = std::getenv("KUBERNETES_SERVICE_HOST");  // NOLINT(concurrency-mt-unsafe)
   const char* port = std::getenv("KUBERNETES_SERVICE_PORT");  // NOLINT(concurrency-mt-unsafe)
-  if (host == nullptr || port == nullptr || *host == '\0' || *port == '\0') {
+  if (host != nullptr) src.host = host;
+  if (port != nullptr) src.port = port;
+  src.token_file = sa_dir / "token";
+  src.ca_file = sa_dir / "ca.crt";
+  src.namespace_file = sa_dir / "namespace";
+  return src;
+}
+
+StatusOr<RestConfig> InClusterConfig(const InClusterSource& source) {
+  if (source.host.empty() || source.port.empty()) {
     return FailedPreconditionError("not running in a cluster: KUBERNETES_SERVICE_HOST/PORT are not set");
   }
   RestConfig cfg;
-  std::string h(host);
+  std::string h = source.host;
   if (h.find(':') != std::string::npos) h = "[" + h + "]";  // IPv6
-  cfg.server = "https://" + h + ":" + port;
-  cfg.bearer_token_file = sa_dir / "token";
+  cfg.server = "https://" + h + ":" + source.port;
+  cfg.bearer_token_file = source.token_file;
   KUBEOS_ASSIGN_OR_RETURN(cfg.bearer_token, ReadFile(cfg.bearer_token_file));
   while (!cfg.bearer_token.empty() && (cfg.bearer_token.back() == '\n' || cfg.bearer_token.back() == ' ')) {
     cfg.bearer_token.pop_back();
   }
-  KUBEOS_ASSIGN_OR_RETURN(cfg.ca_pem, ReadFile(sa_dir / "ca.crt"));
-  if (auto ns = ReadFile(sa_dir / "namespace"); ns.ok() && !ns->empty()) cfg.default_namespace = *ns;
+  KUBEOS_ASSIGN_OR_RETURN(cfg.ca_pem, ReadFile(source.ca_file));
+  if (!source.namespace_file.empty()) {
+    if (auto ns = ReadFile(source.namespace_file); ns.ok() && !ns->empty()) cfg.default_namespace = *ns;
+  }
   return cfg;
+}
+
+StatusOr<RestConfig> InClusterConfig(const std::filesystem::path& sa_dir) {
+  return InClusterConfig(InClusterSourceFromEnvironment(sa_dir));
 }
 
 StatusOr<RestConfig> LoadDefaultConfig(const std::filesystem::path& explicit_path) {

@@ -104,5 +104,40 @@ TEST_F(KubeconfigTest, InClusterNeedsEnvironment) {
   EXPECT_EQ(cfg.status().code(), StatusCode::kFailedPrecondition);
 }
 
+TEST_F(KubeconfigTest, InClusterFromInjectedSource) {
+  InClusterSource src{.host = "fd00::1",
+                      .port = "443",
+                      .token_file = Write("token", "tok-1\n"),
+                      .ca_file = Write("ca.crt", "CA PEM"),
+                      .namespace_file = Write("namespace", "kubeos-system")};
+  auto cfg = InClusterConfig(src);
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->server, "https://[fd00::1]:443");
+  EXPECT_EQ(cfg->bearer_token, "tok-1");
+  EXPECT_EQ(cfg->bearer_token_file, src.token_file);
+  EXPECT_EQ(cfg->bearer_token_reread_period, std::chrono::minutes(1));
+  EXPECT_EQ(cfg->ca_pem, "CA PEM");
+  EXPECT_EQ(cfg->default_namespace, "kubeos-system");
+
+  src.namespace_file = dir_->path() / "absent";
+  src.host = "10.96.0.1";
+  cfg = InClusterConfig(src);
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(cfg->server, "https://10.96.0.1:443");
+  EXPECT_EQ(cfg->default_namespace, "default");
+
+  src.ca_file = dir_->path() / "no-ca";
+  EXPECT_EQ(InClusterConfig(src).status().code(), StatusCode::kNotFound);
+  src.port.clear();
+  EXPECT_EQ(InClusterConfig(src).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(InClusterSourceTest, ServiceAccountPathsUnderTheDirectory) {
+  auto src = InClusterSourceFromEnvironment("/sa");
+  EXPECT_EQ(src.token_file, "/sa/token");
+  EXPECT_EQ(src.ca_file, "/sa/ca.crt");
+  EXPECT_EQ(src.namespace_file, "/sa/namespace");
+}
+
 }  // namespace
 }  // namespace kubeos::kube

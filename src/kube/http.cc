@@ -11,8 +11,6 @@
 namespace kubeos::kube {
 namespace {
 
-// Bound service-account tokens rotate; client-go re-reads the file every minute.
-constexpr auto kTokenRereadPeriod = std::chrono::minutes(1);
 // Idle handles kept for connection reuse; more concurrent callers simply create more.
 constexpr size_t kMaxIdleHandles = 8;
 
@@ -98,7 +96,6 @@ struct HttpTransport::Handle {
 HttpTransport::HttpTransport(RestConfig config) : config_(std::move(config)) {
   GlobalInit();
   token_ = config_.bearer_token;
-  token_read_ = std::chrono::steady_clock::now();
   no_proxy_ = "localhost,127.0.0.1,::1";
   for (const char* var : {"NO_PROXY", "no_proxy"}) {
     if (const char* v = std::getenv(var); v != nullptr && *v != '\0') {  // NOLINT(concurrency-mt-unsafe)
@@ -129,8 +126,11 @@ void HttpTransport::Return(std::unique_ptr<Handle> h) {
 
 std::string HttpTransport::CurrentToken() {
   std::lock_guard<std::mutex> lock(mu_);
+  // Read on first use, then again once the period has passed (bound service-account tokens rotate). A file
+  // that cannot be read keeps the last token, as client-go does.
   if (!config_.bearer_token_file.empty() &&
-      std::chrono::steady_clock::now() - token_read_ >= kTokenRereadPeriod) {
+      (!token_read_ ||
+       std::chrono::steady_clock::now() - *token_read_ >= config_.bearer_token_reread_period)) {
     if (auto t = ReadFile(config_.bearer_token_file); t.ok()) token_ = Trim(*t);
     token_read_ = std::chrono::steady_clock::now();
   }

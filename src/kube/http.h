@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -68,9 +69,9 @@ class HttpTransport {
   const RestConfig config_;
   std::string no_proxy_;  // constant after construction
   std::mutex mu_;
-  std::vector<std::unique_ptr<Handle>> idle_;         // guarded by mu_
-  std::string token_;                                 // guarded by mu_
-  std::chrono::steady_clock::time_point token_read_;  // guarded by mu_
+  std::vector<std::unique_ptr<Handle>> idle_;                        // guarded by mu_
+  std::string token_;                                                // guarded by mu_
+  std::optional<std::chrono::steady_clock::time_point> token_read_;  // guarded by mu_; unset: never read
 };
 
 }  // namespace kubeos::kube

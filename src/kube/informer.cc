@@ -1,5 +1,6 @@
 #include "kube/informer.h"
 
+#include <algorithm>
 #include <random>
 
 namespace kubeos::kube {
@@ -83,8 +84,10 @@ void Reflector::Run(const std::stop_token& stop) {
 
     bool gone = false;
     Status event_error;
-    auto timeout = kMinWatchTimeout + std::chrono::seconds(static_cast<int64_t>(
-                                          Random01() * static_cast<double>(kMinWatchTimeout.count())));
+    const auto min_timeout = std::max(options_.min_watch_timeout, std::chrono::seconds(1));
+    auto timeout =
+        min_timeout +
+        std::chrono::seconds(static_cast<int64_t>(Random01() * static_cast<double>(min_timeout.count())));
     WatchOptions wo{.label_selector = options_.label_selector,
                     .field_selector = options_.field_selector,
                     .resource_version = last_resource_version(),

@@ -2,9 +2,10 @@
 //
 // Reflector: list (paginated, resourceVersion "0" first, then the last synced RV, or "" — a quorum read —
 // once an RV is known to be too old), then watch from the list's RV with allowWatchBookmarks and a random
-// timeoutSeconds in [300, 600). Bookmarks and events advance the RV. A clean close re-watches at once; a
-// refused or dropped connection backs off (800 ms doubling to 30 s, full jitter, reset after 2 min of health)
-// and re-watches from the last RV; a 410 Gone (HTTP or ERROR event) forces a relist that replaces the cache.
+// timeoutSeconds in [300, 600) (ReflectorOptions::min_watch_timeout). Bookmarks and events advance the RV. A
+// clean close re-watches at once; a refused or dropped connection backs off (800 ms doubling to 30 s, full
+// jitter, reset after 2 min of health) and re-watches from the last RV; a 410 Gone (HTTP or ERROR event)
+// forces a relist that replaces the cache.
 //
 // Informer<T>: a Reflector feeding a Store<T> of shared_ptr<const T> plus add/update/delete handlers. On a
 // relist, objects that vanished are deleted with a tombstone (final_state_unknown = true: the last known
@@ -43,6 +44,10 @@ struct ReflectorOptions {
   std::string label_selector;
   std::string field_selector;  // e.g. "spec.nodeName=node-1"
   int64_t page_size = Client::kDefaultPageSize;
+  // The watch's timeoutSeconds is random in [min_watch_timeout, 2 * min_watch_timeout) so that many clients'
+  // reconnects spread out (client-go reflector minWatchTimeout: 5 minutes). The apiserver sends a bookmark
+  // about 2 s before that deadline (and at least once a minute), so tests shorten it.
+  std::chrono::seconds min_watch_timeout{300};
 };
 
 // Receives what a Reflector learns; called on the reflector's thread only.
@@ -75,8 +80,7 @@ class BackoffManager {
 
 class Reflector {
  public:
-  // The watch's timeoutSeconds is random in [kMinWatchTimeout, 2 * kMinWatchTimeout) so that many clients'
-  // reconnects spread out (reflector minWatchTimeout).
+  // The default of ReflectorOptions::min_watch_timeout.
   static constexpr std::chrono::seconds kMinWatchTimeout{300};
 
   Reflector(Client& client, ReflectorOptions options, ReflectorSink& sink)

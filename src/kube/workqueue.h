@@ -54,6 +54,7 @@ class WorkQueue {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutting_down_) return;
     delayed_.push(Delayed{clock_.Now() + d, seq_++, k});
+    ++wakeups_;
     cv_.notify_one();
   }
   void AddRateLimited(const Key& k) { AddAfter(k, std::max(backoff_.When(k), bucket_.Reserve())); }
@@ -73,7 +74,10 @@ class WorkQueue {
         wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(until),
                           std::chrono::milliseconds(1), kMaxPoll);
       }
-      cv_.wait_for(lock, stop, wait, [] { return false; });
+      // Wake on any add (or shutdown), not only at the timeout: a predicate that is always false would
+      // sleep through notifications and delay every new item by up to kMaxPoll.
+      const uint64_t seen = wakeups_;
+      cv_.wait_for(lock, stop, wait, [this, seen] { return wakeups_ != seen; });
     }
   }
   // Non-blocking Get.
@@ -89,12 +93,14 @@ class WorkQueue {
     processing_.erase(k);
     if (dirty_.count(k) != 0) {
       queue_.push_back(k);
+      ++wakeups_;
       cv_.notify_one();
     }
   }
   void ShutDown() {
     std::lock_guard<std::mutex> lock(mu_);
     shutting_down_ = true;
+    ++wakeups_;
     cv_.notify_all();
   }
   bool ShuttingDown() const {
@@ -124,6 +130,7 @@ class WorkQueue {
     if (!dirty_.insert(k).second) return;
     if (processing_.count(k) != 0) return;  // re-queued by Done
     queue_.push_back(k);
+    ++wakeups_;
     cv_.notify_one();
   }
   void PromoteDueLocked() {
@@ -152,7 +159,8 @@ class WorkQueue {
   std::unordered_set<Key, Hash> processing_;                                    // guarded by mu_
   std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> delayed_;  // guarded by mu_
   uint64_t seq_ = 0;                                                            // guarded by mu_
-  bool shutting_down_ = false;                                                  // guarded by mu_
+  uint64_t wakeups_ = 0;        // guarded by mu_; bumped with every notify
+  bool shutting_down_ = false;  // guarded by mu_
 };
 
 }  // namespace kubeos::kube

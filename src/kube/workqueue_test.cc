@@ -94,5 +94,25 @@ TEST(WorkQueueTest, ShutDownWakesABlockedWorker) {
   EXPECT_EQ(got, std::nullopt);
 }
 
+// Regression: Get() waited with an always-false predicate, so a worker blocked in Get slept through Add's
+// notification until kMaxPoll (500 ms) passed: every event-driven pass started up to half a second late.
+TEST(WorkQueueTest, AddWakesABlockedWorkerAtOnce) {
+  WorkQueue<int> q;
+  for (int round = 0; round < 5; ++round) {
+    std::chrono::steady_clock::time_point added;
+    std::thread worker([&] {
+      auto got = q.Get();
+      EXPECT_EQ(got, round);
+      const auto waited = std::chrono::steady_clock::now() - added;
+      EXPECT_LT(waited, WorkQueue<int>::kMaxPoll / 2) << "the worker slept through the notification";
+      q.Done(round);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the worker block
+    added = std::chrono::steady_clock::now();
+    q.Add(round);
+    worker.join();
+  }
+}
+
 }  // namespace
 }  // namespace kubeos::kube

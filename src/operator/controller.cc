@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -35,15 +37,17 @@ json WithKind(json o, const char* kind) {
 
 }  // namespace
 
-Controller::Controller(kube::Client& client, ControllerOptions options, Metrics& metrics)
+Controller::Controller(kube::Client& client, kube::Client& event_client, ControllerOptions options,
+                       Metrics& metrics)
     : client_(client),
       options_(std::move(options)),
       metrics_(metrics),
-      recorder_(client, "os-operator", options_.event_host) {
+      recorder_(event_client, "os-operator", options_.event_host) {
   os_ = std::make_unique<kube::JsonInformer>(client_, kube::ReflectorOptions{.resource = api::OsResource()});
-  osinstances_ =
-      std::make_unique<kube::JsonInformer>(client_, kube::ReflectorOptions{.resource = api::OsInstanceResource()});
-  nodes_ = std::make_unique<kube::JsonInformer>(client_, kube::ReflectorOptions{.resource = kube::Resource::Nodes()});
+  osinstances_ = std::make_unique<kube::JsonInformer>(
+      client_, kube::ReflectorOptions{.resource = api::OsInstanceResource()});
+  nodes_ = std::make_unique<kube::JsonInformer>(client_,
+                                                kube::ReflectorOptions{.resource = kube::Resource::Nodes()});
   osinstances_->store().AddIndexer(kNodeIndex, kube::LabelIndexer(api::kOsInstanceNodeLabel));
 
   using Ptr = kube::Informer<json>::Ptr;
@@ -86,6 +90,9 @@ Controller::Controller(kube::Client& client, ControllerOptions options, Metrics&
 Controller::~Controller() { Stop(); }
 
 void Controller::Start() {
+  if (!event_thread_.joinable()) {
+    event_thread_ = std::jthread([this](const std::stop_token& st) { SendEvents(st); });
+  }
   os_->Start();
   osinstances_->Start();
   nodes_->Start();
@@ -93,12 +100,18 @@ void Controller::Start() {
 
 void Controller::Stop() {
   queue_.ShutDown();
+  if (event_thread_.joinable()) {
+    event_thread_.request_stop();
+    event_thread_.join();
+  }
   os_->Stop();
   osinstances_->Stop();
   nodes_->Stop();
 }
 
-bool Controller::Synced() const { return os_->HasSynced() && osinstances_->HasSynced() && nodes_->HasSynced(); }
+bool Controller::Synced() const {
+  return os_->HasSynced() && osinstances_->HasSynced() && nodes_->HasSynced();
+}
 
 bool Controller::WaitForSync(std::chrono::milliseconds timeout, const std::stop_token& stop) {
   const auto deadline = Clock::now() + timeout;
@@ -114,14 +127,17 @@ void Controller::EnqueueAllOs() {
 }
 
 kube::Informer<json>::Ptr Controller::Resolve(const std::string& kind, const std::string& key) const {
-  kube::JsonInformer* inf = kind == "os" ? os_.get() : kind == "osinstances" ? osinstances_.get() : nodes_.get();
+  kube::JsonInformer* inf = kind == "os"            ? os_.get()
+                            : kind == "osinstances" ? osinstances_.get()
+                                                    : nodes_.get();
   return overlay_.Resolve(kind + "/" + key, inf->store().Get(key));
 }
 
 Status Controller::SeedFromQuorumRead() {
   overlay_.Clear();
-  const std::pair<const char*, kube::Resource> kinds[] = {
-      {"os", api::OsResource()}, {"osinstances", api::OsInstanceResource()}, {"nodes", kube::Resource::Nodes()}};
+  const std::pair<const char*, kube::Resource> kinds[] = {{"os", api::OsResource()},
+                                                          {"osinstances", api::OsInstanceResource()},
+                                                          {"nodes", kube::Resource::Nodes()}};
   std::set<std::string> node_names;
   std::vector<json> instances;
   for (const auto& [kind, resource] : kinds) {
@@ -182,7 +198,7 @@ Status Controller::RunWorker(const std::stop_token& stop) {
         break;
     }
     if (item->rfind(kOsPrefix, 0) == 0) {
-      metrics_.ObserveReconcile(outcome == Outcome::kOk        ? "success"
+      metrics_.ObserveReconcile(outcome == Outcome::kOk         ? "success"
                                 : outcome == Outcome::kRetryNow ? "conflict"
                                                                 : "error",
                                 seconds);
@@ -243,7 +259,7 @@ Controller::Outcome Controller::ReconcileOs(const std::string& key) {
   auto snap = BuildSnapshot(*os, all_os, nodes, instances, options_.default_time_zone);
   if (!snap.ok()) {
     log::Warn("operator: cannot read OS object", {{"os", key}, {"error", snap.status().ToString()}});
-    (void)recorder_.Record(WithKind(*os, "OS"), "Warning", "InvalidSpec", snap.status().message());
+    Emit(WithKind(*os, "OS"), "Warning", "InvalidSpec", snap.status().message());
     ScheduleResync(item, kDefaultTimeInterval);
     return Outcome::kOk;
   }
@@ -264,23 +280,39 @@ Controller::Outcome Controller::ReconcileOs(const std::string& key) {
   for (const std::string& n : plan.serial_label_add) {
     if (Status st = PatchNodeLabels(n, {{serial, ""}}); !st.ok()) return fail(st);
   }
-  for (const Assignment& a : plan.assignments) {
-    auto osi = Resolve("osinstances", std::string(api::kOsInstanceNamespace) + "/" + a.node);
-    if (osi == nullptr) return fail(NotFoundError("OSInstance of node " + a.node));
-    auto written = client_.Update(api::OsInstanceResource(), api::kOsInstanceNamespace,
-                                  AssignedOsInstance(*osi, *os, a));
-    metrics_.AddApiWrite("osinstance");
-    if (!written.ok()) return fail(written.status().WithContext("update OSInstance of node " + a.node));
-    overlay_.Record("osinstances/" + kube::ObjectKey(*written), std::move(*written));
-    std::map<std::string, std::optional<std::string>> labels(a.labels.begin(), a.labels.end());
-    if (Status st = PatchNodeLabels(a.node, labels); !st.ok()) return fail(st);
-    metrics_.AddAssignment(key, ActionName(a.action));
-    log::Info("operator: assigned",
-              {{"os", key}, {"node", a.node}, {"action", ActionName(a.action)}, {"nodestatus", a.nodestatus}});
+  if (!plan.assignments.empty()) {
+    std::vector<Status> results(plan.assignments.size());
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+      for (std::size_t i = next++; i < plan.assignments.size(); i = next++) {
+        results[i] = ApplyAssignment(*os, plan.assignments[i]);
+      }
+    };
+    {
+      std::vector<std::jthread> pool;
+      for (std::size_t t = 1; t < std::min(kWriteParallelism, plan.assignments.size()); ++t) {
+        pool.emplace_back(work);
+      }
+      work();
+    }  // joined
+    Status first_error;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].ok()) {
+        if (first_error.ok()) first_error = results[i];
+        continue;
+      }
+      const Assignment& a = plan.assignments[i];
+      metrics_.AddAssignment(key, ActionName(a.action));
+      log::Info(
+          "operator: assigned",
+          {{"os", key}, {"node", a.node}, {"action", ActionName(a.action)}, {"nodestatus", a.nodestatus}});
+    }
+    if (!first_error.ok()) return fail(first_error);
   }
   const json status = OsStatusToJson(plan.status);
   if (!SameStatus(*os, status)) {
-    auto written = client_.Update(api::OsResource(), snap->os.key.ns, OsWithStatus(*os, status), "status");
+    auto written = client_.Update(api::OsResource(), snap->os.key.ns,
+                                  WithKind(OsWithStatus(*os, status), "OS"), "status");
     metrics_.AddApiWrite("os_status");
     if (!written.ok()) return fail(written.status().WithContext("update status of OS " + key));
     overlay_.Record("os/" + key, std::move(*written));
@@ -291,12 +323,48 @@ Controller::Outcome Controller::ReconcileOs(const std::string& key) {
   return Outcome::kOk;
 }
 
+Status Controller::ApplyAssignment(const json& os, const Assignment& a) {
+  auto osi = Resolve("osinstances", std::string(api::kOsInstanceNamespace) + "/" + a.node);
+  if (osi == nullptr) return NotFoundError("OSInstance of node " + a.node);
+  auto written = client_.Update(api::OsInstanceResource(), api::kOsInstanceNamespace,
+                                WithKind(AssignedOsInstance(*osi, os, a), "OSInstance"));
+  metrics_.AddApiWrite("osinstance");
+  if (!written.ok()) return written.status().WithContext("update OSInstance of node " + a.node);
+  overlay_.Record("osinstances/" + kube::ObjectKey(*written), std::move(*written));
+  std::map<std::string, std::optional<std::string>> labels(a.labels.begin(), a.labels.end());
+  return PatchNodeLabels(a.node, labels);
+}
+
+void Controller::Emit(const json& object, std::string_view type, std::string_view reason,
+                      std::string_view message) {
+  std::lock_guard<std::mutex> lock(events_mu_);
+  if (events_.size() >= kMaxPendingEvents) {
+    log::Warn("operator: event dropped (queue full)", {{"reason", reason}, {"message", message}});
+    return;
+  }
+  events_.push_back({object, std::string(type), std::string(reason), std::string(message)});
+  events_cv_.notify_one();
+}
+
+void Controller::SendEvents(const std::stop_token& stop) {
+  while (true) {
+    PendingEvent e;
+    {
+      std::unique_lock<std::mutex> lock(events_mu_);
+      if (!events_cv_.wait(lock, stop, [this] { return !events_.empty(); })) return;
+      e = std::move(events_.front());
+      events_.pop_front();
+    }
+    metrics_.AddApiWrite("event");
+    (void)recorder_.Record(e.object, e.type, e.reason, e.message);  // best effort: the recorder logs failures
+  }
+}
+
 void Controller::RecordEvents(const std::string& key, const json& os_object, const PlanResult& plan) {
   const json os = WithKind(os_object, "OS");
   const std::string target = plan.status.target;
   for (const Assignment& a : plan.assignments) {
-    (void)recorder_.Record(os, "Normal", "Assigned",
-                           fmt::format("node {}: {} to {}", a.node, ActionName(a.action), target));
+    Emit(os, "Normal", "Assigned", fmt::format("node {}: {} to {}", a.node, ActionName(a.action), target));
   }
   // Completions and failures: class changes since the previous pass (none on the first pass after start).
   std::map<std::string, std::string> classes;
@@ -314,11 +382,11 @@ void Controller::RecordEvents(const std::string& key, const json& os_object, con
       auto it = prev->second.find(node);
       if (it != prev->second.end() && it->second == cls) continue;
       if (cls == "done") {
-        (void)recorder_.Record(os, "Normal", "NodeUpdated", fmt::format("node {} reached {}", node, target));
+        Emit(os, "Normal", "NodeUpdated", fmt::format("node {} reached {}", node, target));
       } else {
-        (void)recorder_.Record(os, "Warning", "NodeFailed",
-                               fmt::format("node {} failed {}{}{}", node, target,
-                                           details[node].empty() ? "" : ": ", details[node]));
+        Emit(os, "Warning", "NodeFailed",
+             fmt::format("node {} failed {}{}{}", node, target, details[node].empty() ? "" : ": ",
+                         details[node]));
       }
     }
   }
@@ -330,15 +398,15 @@ void Controller::RecordEvents(const std::string& key, const json& os_object, con
       for (const BadVersion& o : before->bad_versions) known = known || o.version == b.version;
     }
     if (!known) {
-      (void)recorder_.Record(os, "Warning", "Halted",
-                             fmt::format("rollout of {} ({}) halted: {}", b.version, b.opstype, b.reason));
+      Emit(os, "Warning", "Halted",
+           fmt::format("rollout of {} ({}) halted: {}", b.version, b.opstype, b.reason));
       log::Warn("operator: rollout halted", {{"os", key}, {"version", b.version}, {"reason", b.reason}});
     }
   }
   auto& last_rollout = previous_rollout_[key];
   if (plan.status.rollout == "Completed" && !last_rollout.empty() && last_rollout != "Completed") {
-    (void)recorder_.Record(os, "Normal", "RolloutCompleted",
-                           fmt::format("all {} selected nodes run {}", plan.status.total, target));
+    Emit(os, "Normal", "RolloutCompleted",
+         fmt::format("all {} selected nodes run {}", plan.status.total, target));
   }
   last_rollout = plan.status.rollout;
   std::map<std::string, std::string> record;
@@ -361,7 +429,8 @@ Controller::Outcome Controller::CollectNode(const std::string& node) {
                 {{"node", node}, {"osinstance", ns + "/" + name}, {"error", st.ToString()}});
       return Outcome::kError;
     }
-    log::Info("operator: deleted OSInstance of deleted node", {{"node", node}, {"osinstance", ns + "/" + name}});
+    log::Info("operator: deleted OSInstance of deleted node",
+              {{"node", node}, {"osinstance", ns + "/" + name}});
   }
   return Outcome::kOk;
 }

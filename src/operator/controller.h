@@ -11,11 +11,15 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stop_token>
 #include <string>
+#include <thread>
 
 #include "common/status.h"
 #include "kube/client.h"
@@ -33,16 +37,25 @@ struct ControllerOptions {
   std::string event_host;         // Events' source.host (the replica's identity)
 };
 
+// Concurrent API writes of one pass's assignments: each node's OSInstance-then-label pair stays in order;
+// different nodes go in parallel so a pass that starts many nodes does not hold freed slots for long.
+inline constexpr std::size_t kWriteParallelism = 8;
+// Events waiting for the event thread; beyond this they are dropped (best effort, counted in the log).
+inline constexpr std::size_t kMaxPendingEvents = 10000;
+
 class Controller {
  public:
   // Requeue delay after an unexpected error is the queue's per-key backoff; a Conflict re-plans at once.
-  Controller(kube::Client& client, ControllerOptions options, Metrics& metrics);
+  // Events go through `event_client` on their own thread, so they neither delay passes nor take the
+  // planner's rate-limit tokens.
+  Controller(kube::Client& client, kube::Client& event_client, ControllerOptions options, Metrics& metrics);
   ~Controller();
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
+  // Starts the informers and the event thread.
   void Start();
-  // Stops the informers and the queue (RunWorker must have returned).
+  // Stops the informers, the event thread and the queue (RunWorker must have returned).
   void Stop();
   bool Synced() const;
   bool WaitForSync(std::chrono::milliseconds timeout, const std::stop_token& stop);
@@ -61,7 +74,11 @@ class Controller {
   Status PatchNodeLabels(const std::string& node, const std::map<std::string, std::optional<std::string>>& l);
   void EnqueueAllOs();
   void ScheduleResync(const std::string& item, std::chrono::seconds after);
+  void Emit(const nlohmann::json& object, std::string_view type, std::string_view reason,
+            std::string_view message);
   void RecordEvents(const std::string& key, const nlohmann::json& os, const PlanResult& plan);
+  Status ApplyAssignment(const nlohmann::json& os, const Assignment& a);
+  void SendEvents(const std::stop_token& stop);
   kube::Informer<nlohmann::json>::Ptr Resolve(const std::string& kind, const std::string& key) const;
 
   kube::Client& client_;
@@ -78,6 +95,14 @@ class Controller {
   // Per OS: each node's last outcome class ("done", "failed", "other"), for completion and failure Events.
   std::map<std::string, std::map<std::string, std::string>> previous_;
   std::map<std::string, std::string> previous_rollout_;
+  struct PendingEvent {
+    nlohmann::json object;
+    std::string type, reason, message;
+  };
+  std::mutex events_mu_;
+  std::condition_variable_any events_cv_;
+  std::deque<PendingEvent> events_;  // guarded by events_mu_
+  std::jthread event_thread_;        // after what it uses
 };
 
 }  // namespace kubeos::rollout

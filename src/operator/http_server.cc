@@ -88,7 +88,8 @@ StatusOr<HttpRequestHead> ParseRequestHead(std::string_view head) {
 std::string FormatResponse(const HttpReply& reply, bool head_only) {
   std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " " + std::string(Reason(reply.status)) +
                     "\r\nContent-Type: " + reply.content_type +
-                    "\r\nContent-Length: " + std::to_string(reply.body.size()) + "\r\nConnection: close\r\n\r\n";
+                    "\r\nContent-Length: " + std::to_string(reply.body.size()) +
+                    "\r\nConnection: close\r\n\r\n";
   if (!head_only) out += reply.body;
   return out;
 }
@@ -103,7 +104,8 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const BindAddress& addre
   sa.sin_port = htons(static_cast<uint16_t>(address.port));
   sa.sin_addr.s_addr = htonl(INADDR_ANY);
   if (!address.host.empty()) ::inet_pton(AF_INET, address.host.c_str(), &sa.sin_addr);
-  const std::string where = (address.host.empty() ? "0.0.0.0" : address.host) + ":" + std::to_string(address.port);
+  const std::string where =
+      (address.host.empty() ? "0.0.0.0" : address.host) + ":" + std::to_string(address.port);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 64) != 0) {
     const int err = errno;
     ::close(fd);
@@ -139,7 +141,7 @@ void HttpServer::Serve(const std::stop_token& stop) {
 }
 
 void HttpServer::HandleConnection(int fd) {
-  timeval tv{kReadTimeoutMs / 1000, (kReadTimeoutMs % 1000) * 1000};
+  timeval tv{kReadTimeoutMs / 1000, static_cast<suseconds_t>(kReadTimeoutMs % 1000) * 1000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::string head;
   char buf[1024];

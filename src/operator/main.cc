@@ -28,6 +28,7 @@ using kubeos::rollout::HttpRequestHead;
 namespace log = kubeos::log;
 
 std::string DefaultIdentity() {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any thread starts
   if (const char* pod = std::getenv("POD_NAME"); pod != nullptr && *pod != '\0') return pod;
   char host[256] = {};
   gethostname(host, sizeof host - 1);
@@ -35,7 +36,13 @@ std::string DefaultIdentity() {
   return std::string(host) + "_" + std::to_string(rd() % 1000000);
 }
 
-std::chrono::milliseconds Seconds(double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); }
+// Events are best effort: a modest rate, with a burst that absorbs a wave of assignments.
+constexpr double kEventQps = 20;
+constexpr int kEventBurst = 200;
+
+std::chrono::milliseconds Seconds(double s) {
+  return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+}
 
 }  // namespace
 
@@ -44,9 +51,10 @@ int main(int argc, char** argv) {
   std::string kubeconfig, le_namespace = "upgrade-system", le_id = "upgrade-operator", identity;
   std::string metrics_addr = ":8080", health_addr = ":8081", time_zone, log_level = "info";
   bool leader_elect = false, log_json = false;
-  double lease_s = 15, renew_s = 10, retry_s = 2, qps = 50;
-  int burst = 100;
-  app.add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
+  double lease_s = 15, renew_s = 10, retry_s = 2, qps = 100;
+  int burst = 200;
+  app.add_option("--kubeconfig", kubeconfig,
+                 "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
   app.add_flag("--leader-elect", leader_elect, "take part in leader election; only the leader plans");
   app.add_option("--leader-election-namespace", le_namespace, "namespace of the leader-election Lease")
       ->capture_default_str();
@@ -57,9 +65,11 @@ int main(int argc, char** argv) {
   app.add_option("--identity", identity, "leader-election identity (default: $POD_NAME or hostname_random)");
   app.add_option("--metrics-bind-address", metrics_addr, "[host]:port of /metrics; 0 disables")
       ->capture_default_str();
-  app.add_option("--health-probe-bind-address", health_addr, "[host]:port of /healthz and /readyz; 0 disables")
+  app.add_option("--health-probe-bind-address", health_addr,
+                 "[host]:port of /healthz and /readyz; 0 disables")
       ->capture_default_str();
-  app.add_option("--time-zone", time_zone, "IANA zone of time windows without one (default: TZ, /etc/localtime, UTC)");
+  app.add_option("--time-zone", time_zone,
+                 "IANA zone of time windows without one (default: TZ, /etc/localtime, UTC)");
   app.add_option("--kube-api-qps", qps, "client-side request rate limit (<= 0: none)")->capture_default_str();
   app.add_option("--kube-api-burst", burst, "client-side burst")->capture_default_str();
   app.add_option("--log-level", log_level, "debug|info|warn|error")->capture_default_str();
@@ -68,7 +78,7 @@ int main(int argc, char** argv) {
 
   log::Level level{};
   if (!log::ParseLevel(log_level, &level)) {
-    std::fprintf(stderr, "--log-level %s: want debug|info|warn|error\n", log_level.c_str());
+    (void)std::fprintf(stderr, "--log-level %s: want debug|info|warn|error\n", log_level.c_str());
     return 2;
   }
   log::SetLevel(level);
@@ -79,16 +89,16 @@ int main(int argc, char** argv) {
   auto health_bind = kubeos::rollout::ParseBindAddress(health_addr);
   for (auto* b : {&metrics_bind, &health_bind}) {
     if (!b->ok()) {
-      std::fprintf(stderr, "%s\n", b->status().ToString().c_str());
+      (void)std::fprintf(stderr, "%s\n", b->status().ToString().c_str());
       return 2;
     }
   }
-  const char* tz_env = std::getenv("TZ");
+  const char* tz_env = std::getenv("TZ");  // NOLINT(concurrency-mt-unsafe): before any thread starts
   auto zone = kubeos::rollout::ResolveTimeZone(
       time_zone, tz_env == nullptr ? std::nullopt : std::optional<std::string>(tz_env), "/etc/localtime",
       "/usr/share/zoneinfo");
   if (!zone.ok()) {
-    std::fprintf(stderr, "%s\n", zone.status().ToString().c_str());
+    (void)std::fprintf(stderr, "%s\n", zone.status().ToString().c_str());
     return 2;
   }
   if (!zone->warning.empty()) log::Warn("operator: time zone", {{"warning", zone->warning}});
@@ -96,7 +106,7 @@ int main(int argc, char** argv) {
 
   auto cfg = kubeos::kube::LoadDefaultConfig(kubeconfig);
   if (!cfg.ok()) {
-    std::fprintf(stderr, "%s\n", cfg.status().ToString().c_str());
+    (void)std::fprintf(stderr, "%s\n", cfg.status().ToString().c_str());
     return 2;
   }
   cfg->qps = qps;
@@ -110,7 +120,7 @@ int main(int argc, char** argv) {
                                         .retry_period = Seconds(retry_s)};
   if (leader_elect) {
     if (Status st = kubeos::kube::ValidateLeaderElectionConfig(le); !st.ok()) {
-      std::fprintf(stderr, "%s\n", st.ToString().c_str());
+      (void)std::fprintf(stderr, "%s\n", st.ToString().c_str());
       return 2;
     }
   }
@@ -122,9 +132,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread starts: all inherit it
 
   kubeos::kube::Client client(*cfg);
+  // Events use their own client (and token bucket): best effort, never in the way of planning writes.
+  kubeos::kube::RestConfig event_cfg = *cfg;
+  event_cfg.qps = kEventQps;
+  event_cfg.burst = kEventBurst;
+  kubeos::kube::Client event_client(event_cfg);
   kubeos::rollout::Metrics metrics;
-  kubeos::rollout::Controller controller(client, {.default_time_zone = zone->name, .event_host = identity},
-                                         metrics);
+  kubeos::rollout::Controller controller(client, event_client,
+                                         {.default_time_zone = zone->name, .event_host = identity}, metrics);
   std::unique_ptr<kubeos::rollout::HttpServer> metrics_server, health_server;
   if (metrics_bind->has_value()) {
     auto s = kubeos::rollout::HttpServer::Start(**metrics_bind, [&](const HttpRequestHead& r) {
@@ -183,8 +198,14 @@ int main(int argc, char** argv) {
                  log::Info("operator: started leading", {{"identity", identity}});
                  plan(lead);
                },
-           .on_stopped_leading = [&] { log::Info("operator: stopped leading", {{"identity", identity}}); },
-           .on_new_leader = [&](const std::string& who) { log::Info("operator: leader", {{"identity", who}}); }});
+           .on_stopped_leading =
+               [&] {
+                 log::Info("operator: stopped leading", {{"identity", identity}});
+               },
+           .on_new_leader =
+               [&](const std::string& who) {
+                 log::Info("operator: leader", {{"identity", who}});
+               }});
       Status s = elector.Run(st);
       if (!s.ok()) {
         log::Error("operator: leader election lost; exiting", {{"error", s.ToString()}});

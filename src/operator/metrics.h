@@ -8,7 +8,8 @@
 //   kubeos_assignments_total{os,action}       counter: nodes started (upgrade, rollback, config)
 //   kubeos_reconcile_total{result}            counter: passes by outcome (success, conflict, error)
 //   kubeos_reconcile_duration_seconds         histogram: one pass (snapshot, plan, writes)
-//   kubeos_api_writes_total{kind}             counter: writes issued (osinstance, node, os_status, delete)
+//   kubeos_api_writes_total{kind}             counter: writes issued (osinstance, node, os_status, delete,
+//                                             event)
 //   kubeos_leader                             gauge: 1 while this replica plans
 //   kubeos_caches_synced                      gauge: 1 once the OS, OSInstance and Node caches synced
 // Thread-safety: internally synchronised.
@@ -54,15 +55,16 @@ class Metrics {
     bool halted = false;
   };
   mutable std::mutex mu_;
-  std::map<std::string, OsGauges> os_;                                 // guarded by mu_
+  std::map<std::string, OsGauges> os_;                                    // guarded by mu_
   std::map<std::pair<std::string, std::string>, std::int64_t> assigned_;  // guarded by mu_
   std::map<std::string, std::int64_t> reconciles_{{"success", 0}, {"conflict", 0}, {"error", 0}};  // ditto
-  std::map<std::string, std::int64_t> writes_{{"osinstance", 0}, {"node", 0}, {"os_status", 0}, {"delete", 0}};
+  std::map<std::string, std::int64_t> writes_{
+      {"osinstance", 0}, {"node", 0}, {"os_status", 0}, {"delete", 0}, {"event", 0}};
   std::array<std::int64_t, kReconcileBuckets.size()> buckets_{};  // guarded by mu_ (not cumulative)
-  std::int64_t duration_count_ = 0;                                // guarded by mu_
-  double duration_sum_ = 0;                                        // guarded by mu_
-  bool leader_ = false;                                            // guarded by mu_
-  bool synced_ = false;                                            // guarded by mu_
+  std::int64_t duration_count_ = 0;                               // guarded by mu_
+  double duration_sum_ = 0;                                       // guarded by mu_
+  bool leader_ = false;                                           // guarded by mu_
+  bool synced_ = false;                                           // guarded by mu_
 };
 
 }  // namespace kubeos::rollout

@@ -18,10 +18,13 @@ TEST(ResourceVersionAtLeast, Table) {
     const char* written;
     bool want;
   };
-  const Case cases[] = {
-      {"10", "9", true}, {"10", "10", true}, {"9", "10", false}, {"100", "99", true},  // numeric, not lexical
-      {"abc", "abc", true}, {"abc", "abd", false}, {"", "5", false}, {"5", "", false}, {"", "", true},
-  };
+  const Case cases[] =
+      {
+          {"10", "9", true},    {"10", "10", true},    {"9", "10", false},
+          {"100", "99", true},  // numeric, not lexical
+          {"abc", "abc", true}, {"abc", "abd", false}, {"", "5", false},
+          {"5", "", false},     {"", "", true},
+      };
   for (const Case& c : cases) {
     SCOPED_TRACE(std::string(c.cached) + " vs " + c.written);
     EXPECT_EQ(ResourceVersionAtLeast(c.cached, c.written), c.want);
@@ -41,7 +44,8 @@ TEST(WriteOverlay, KeptWriteWinsUntilTheCacheCatchesUp) {
 TEST(WriteOverlay, NewerCacheAndDeletionDropTheEntry) {
   WriteOverlay o;
   o.Record("a", *Obj("20", "written"));
-  EXPECT_EQ((*o.Resolve("a", Obj("25", "someone else wrote after us")))["tag"], "someone else wrote after us");
+  EXPECT_EQ((*o.Resolve("a", Obj("25", "someone else wrote after us")))["tag"],
+            "someone else wrote after us");
   o.Record("b", *Obj("20", "written"));
   EXPECT_EQ(o.Resolve("b", nullptr), nullptr);  // deleted
   EXPECT_EQ(o.Size(), 0U);

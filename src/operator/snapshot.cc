@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <string_view>
+#include <utility>
 
 #include "operator/status_json.h"
 
@@ -20,7 +21,7 @@ const json& Member(const json& j, const char* key) {
 
 std::string StringOr(const json& j, const char* key, std::string fallback = {}) {
   const json& v = Member(j, key);
-  return v.is_string() ? v.get<std::string>() : fallback;
+  return v.is_string() ? v.get<std::string>() : std::move(fallback);
 }
 
 Status TypeError(const char* field, const char* want, const json& got) {
@@ -73,9 +74,9 @@ StatusOr<OsView> OsViewFromJson(const json& os) {
   if (gen.is_number_integer()) view.generation = gen.get<std::int64_t>();
   const json& spec = Member(os, "spec");
   OsSpecView& s = view.spec;
-  for (auto [field, out] : {std::pair{"opstype", &s.opstype}, std::pair{"osversion", &s.osversion},
-                            std::pair{"executionmode", &s.executionmode},
-                            std::pair{"nodeselector", &s.nodeselector}}) {
+  for (auto [field, out] :
+       {std::pair{"opstype", &s.opstype}, std::pair{"osversion", &s.osversion},
+        std::pair{"executionmode", &s.executionmode}, std::pair{"nodeselector", &s.nodeselector}}) {
     if (auto st = ReadString(spec, field, out); !st.ok()) return st;
   }
   if (Member(spec, "executionmode").is_null()) s.executionmode = "parallel";
@@ -130,7 +131,9 @@ OsInstanceView OsInstanceViewFromJson(const json& osinstance) {
   v.spec_upgradeconfigs_version = StringOr(Member(spec, "upgradeconfigs"), "version");
   v.status_sysconfigs_version = StringOr(Member(status, "sysconfigs"), "version");
   const std::string phase = StringOr(status, "phase");
-  v.phase = phase == "Failed" ? NodePhase::kFailed : phase == "FellBack" ? NodePhase::kFellBack : NodePhase::kOther;
+  v.phase = phase == "Failed"     ? NodePhase::kFailed
+            : phase == "FellBack" ? NodePhase::kFellBack
+                                  : NodePhase::kOther;
   v.phase_target = StringOr(status, "targetVersion");
   v.message = StringOr(status, "message");
   return v;
@@ -171,14 +174,14 @@ StatusOr<ClusterSnapshot> BuildSnapshot(const json& os, const std::vector<JsonPt
     const json& meta = Member(*other, "metadata");
     NamespacedName key{StringOr(meta, "namespace"), StringOr(meta, "name")};
     if (key == snap.os.key || !Member(meta, "deletionTimestamp").is_null()) continue;
-    snap.others.push_back(
-        {key, StringOr(Member(*other, "spec"), "nodeselector", std::string(kNoLabel))});
+    snap.others.push_back({key, StringOr(Member(*other, "spec"), "nodeselector", std::string(kNoLabel))});
   }
   snap.nodes.reserve(nodes.size());
   for (const JsonPtr& node : nodes) {
     const std::string name = StringOr(Member(*node, "metadata"), "name");
     auto it = osinstances_by_node.find(name);
-    snap.nodes.push_back(NodeViewFromJson(*node, it == osinstances_by_node.end() ? nullptr : it->second.get()));
+    snap.nodes.push_back(
+        NodeViewFromJson(*node, it == osinstances_by_node.end() ? nullptr : it->second.get()));
   }
   return snap;
 }

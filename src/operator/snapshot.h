@@ -17,8 +17,8 @@ namespace kubeos::rollout {
 // An int-or-string field: an integer, or a string "<digits>%". InvalidArgument otherwise.
 StatusOr<IntOrPercent> IntOrPercentFromJson(const nlohmann::json& v);
 
-// The OS object: key, generation, spec with the CRD defaults for absent fields, and status (OsStatusFromJson).
-// InvalidArgument (naming the field) when a field has the wrong JSON type.
+// The OS object: key, generation, spec with the CRD defaults for absent fields, and status
+// (OsStatusFromJson). InvalidArgument (naming the field) when a field has the wrong JSON type.
 StatusOr<OsView> OsViewFromJson(const nlohmann::json& os);
 
 // The OSInstance reduced to what the planner reads; phase "Failed"/"FellBack" map to kFailed/kFellBack.

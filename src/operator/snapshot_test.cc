@@ -23,10 +23,18 @@ TEST(IntOrPercentFromJson, Table) {
     bool percent;
   };
   const Case cases[] = {
-      {3, true, 3, false},         {0, true, 0, false},        {-1, true, -1, false},
-      {"25%", true, 25, true},     {"0%", true, 0, true},      {"100%", true, 100, true},
-      {"25", false, 0, false},     {"%", false, 0, false},     {"x%", false, 0, false},
-      {"2.5%", false, 0, false},   {1.5, false, 0, false},     {true, false, 0, false},
+      {3, true, 3, false},
+      {0, true, 0, false},
+      {-1, true, -1, false},
+      {"25%", true, 25, true},
+      {"0%", true, 0, true},
+      {"100%", true, 100, true},
+      {"25", false, 0, false},
+      {"%", false, 0, false},
+      {"x%", false, 0, false},
+      {"2.5%", false, 0, false},
+      {1.5, false, 0, false},
+      {true, false, 0, false},
       {json(nullptr), false, 0, false},
   };
   for (const Case& c : cases) {
@@ -60,17 +68,18 @@ TEST(OsViewFromJson, AbsentFieldsGetTheDocumentedDefaults) {
 }
 
 TEST(OsViewFromJson, EveryFieldIsMappedVerbatim) {
-  json os = Os({{"opstype", "config"},
-                {"osversion", "KubeOS v2"},
-                {"executionmode", "serial"},
-                {"nodeselector", ""},
-                {"maxunavailable", "25%"},
-                {"failurethreshold", "10%"},
-                {"timeinterval", 0},
-                {"pause", true},
-                {"timewindow", {{"starttime", "22:00:00"}, {"endtime", "04:00:00"}, {"timezone", "Asia/Shanghai"}}},
-                {"sysconfigs", {{"version", "s1"}, {"configs", json::array()}}},
-                {"upgradeconfigs", {{"version", "u1"}}}});
+  json os =
+      Os({{"opstype", "config"},
+          {"osversion", "KubeOS v2"},
+          {"executionmode", "serial"},
+          {"nodeselector", ""},
+          {"maxunavailable", "25%"},
+          {"failurethreshold", "10%"},
+          {"timeinterval", 0},
+          {"pause", true},
+          {"timewindow", {{"starttime", "22:00:00"}, {"endtime", "04:00:00"}, {"timezone", "Asia/Shanghai"}}},
+          {"sysconfigs", {{"version", "s1"}, {"configs", json::array()}}},
+          {"upgradeconfigs", {{"version", "u1"}}}});
   os["status"] = {{"observedGeneration", 3}, {"total", 5}, {"rollout", "Progressing"}};
   auto v = OsViewFromJson(os);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
@@ -99,10 +108,14 @@ TEST(OsViewFromJson, WrongTypesAreRejectedNamingTheField) {
     const char* field;
   };
   const Case cases[] = {
-      {{{"maxunavailable", "ten"}}, "maxunavailable"}, {{{"failurethreshold", true}}, "failurethreshold"},
-      {{{"timeinterval", "15"}}, "timeinterval"},      {{{"pause", "yes"}}, "pause"},
-      {{{"osversion", 2}}, "osversion"},               {{{"timewindow", "22-04"}}, "timewindow"},
-      {{{"sysconfigs", 1}}, "sysconfigs"},             {{{"sysconfigs", {{"version", 1}}}}, "version"},
+      {{{"maxunavailable", "ten"}}, "maxunavailable"},
+      {{{"failurethreshold", true}}, "failurethreshold"},
+      {{{"timeinterval", "15"}}, "timeinterval"},
+      {{{"pause", "yes"}}, "pause"},
+      {{{"osversion", 2}}, "osversion"},
+      {{{"timewindow", "22-04"}}, "timewindow"},
+      {{{"sysconfigs", 1}}, "sysconfigs"},
+      {{{"sysconfigs", {{"version", 1}}}}, "version"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.spec.dump());
@@ -160,7 +173,7 @@ TEST(OsInstanceViewFromJson, Table) {
   }
 }
 
-json Node(const std::string& name, const std::string& ready, json extra = json::object()) {
+json Node(const std::string& name, const std::string& ready, const json& extra = json::object()) {
   json n = {{"metadata", {{"name", name}, {"labels", {{"a", "1"}}}}},
             {"status", {{"nodeInfo", {{"osImage", "KubeOS v1"}}}}}};
   if (!ready.empty()) {

@@ -98,7 +98,8 @@ bool NodeChangeMatters(const json& old_node, const json& new_node) {
   const json& nm = Member(new_node, "metadata");
   return Member(om, "labels") != Member(nm, "labels") ||
          Member(om, "deletionTimestamp") != Member(nm, "deletionTimestamp") ||
-         Member(Member(old_node, "spec"), "unschedulable") != Member(Member(new_node, "spec"), "unschedulable") ||
+         Member(Member(old_node, "spec"), "unschedulable") !=
+             Member(Member(new_node, "spec"), "unschedulable") ||
          ReadyStatus(old_node) != ReadyStatus(new_node) ||
          Member(Member(Member(old_node, "status"), "nodeInfo"), "osImage") !=
              Member(Member(Member(new_node, "status"), "nodeInfo"), "osImage");

@@ -14,7 +14,8 @@ const json kOs = {
     {"spec",
      {{"osversion", "KubeOS v2"},
       {"upgradeconfigs",
-       {{"version", "u2"}, {"configs", {{{"model", "kernel.sysctl"}, {"contents", {{{"key", "a"}, {"value", 1}}}}}}}}},
+       {{"version", "u2"},
+        {"configs", {{{"model", "kernel.sysctl"}, {"contents", {{{"key", "a"}, {"value", 1}}}}}}}}},
       {"sysconfigs",
        {{"version", "s2"},
         {"configs",
@@ -22,14 +23,13 @@ const json kOs = {
           {{"model", "grub.cmdline.next"}, {"contents", {{{"key", "audit"}, {"value", "1"}}}}},
           {{"model", "kernel.sysctl"}, {"contents", {{{"key", "b"}, {"value", 2}}}}}}}}}}}};
 
-const json kOsi = {
-    {"metadata", {{"name", "n1"}, {"namespace", "default"}, {"resourceVersion", "42"}}},
-    {"spec",
-     {{"nodestatus", "idle"},
-      {"sysconfigs", {{"version", "s1"}, {"configs", {{{"model", "old"}, {"stale", true}}}}}},
-      {"upgradeconfigs", {{"version", "u1"}}},
-      {"future", "kept"}}},
-    {"status", {{"phase", "Idle"}}}};
+const json kOsi = {{"metadata", {{"name", "n1"}, {"namespace", "default"}, {"resourceVersion", "42"}}},
+                   {"spec",
+                    {{"nodestatus", "idle"},
+                     {"sysconfigs", {{"version", "s1"}, {"configs", {{{"model", "old"}, {"stale", true}}}}}},
+                     {"upgradeconfigs", {{"version", "u1"}}},
+                     {"future", "kept"}}},
+                   {"status", {{"phase", "Idle"}}}};
 
 TEST(SwapGrubCurrentNext, SwapsBothWaysAndLeavesOthers) {
   const json swapped = SwapGrubCurrentNext(kOs["spec"]["sysconfigs"]);
@@ -40,7 +40,8 @@ TEST(SwapGrubCurrentNext, SwapsBothWaysAndLeavesOthers) {
   EXPECT_EQ(swapped["version"], "s2");
   EXPECT_EQ(SwapGrubCurrentNext(swapped), kOs["spec"]["sysconfigs"]);  // an involution
   EXPECT_EQ(SwapGrubCurrentNext(json::object()), json::object());
-  EXPECT_EQ(SwapGrubCurrentNext({{"configs", {1, {{"model", 3}}}}}), json({{"configs", {1, {{"model", 3}}}}}));
+  EXPECT_EQ(SwapGrubCurrentNext({{"configs", {1, {{"model", 3}}}}}),
+            json({{"configs", {1, {{"model", 3}}}}}));
 }
 
 TEST(AssignedOsInstance, Table) {
@@ -53,15 +54,22 @@ TEST(AssignedOsInstance, Table) {
   const json sys_swapped = SwapGrubCurrentNext(kOs["spec"]["sysconfigs"]);
   const Case cases[] = {
       {"upgrade copies both and swaps grub",
-       {.node = "n1", .action = Action::kUpgrade, .nodestatus = "upgrade", .copy_upgradeconfigs = true,
-        .copy_sysconfigs = true, .swap_grub_current_next = true},
-       sys_swapped, kOs["spec"]["upgradeconfigs"]},
+       {.node = "n1",
+        .action = Action::kUpgrade,
+        .nodestatus = "upgrade",
+        .copy_upgradeconfigs = true,
+        .copy_sysconfigs = true,
+        .swap_grub_current_next = true},
+       sys_swapped,
+       kOs["spec"]["upgradeconfigs"]},
       {"config copies sysconfigs without a swap",
        {.node = "n1", .action = Action::kConfig, .nodestatus = "config", .copy_sysconfigs = true},
-       kOs["spec"]["sysconfigs"], kOsi["spec"]["upgradeconfigs"]},
+       kOs["spec"]["sysconfigs"],
+       kOsi["spec"]["upgradeconfigs"]},
       {"no copy flags keep the instance's configs",
        {.node = "n1", .action = Action::kRollback, .nodestatus = "upgrade"},
-       kOsi["spec"]["sysconfigs"], kOsi["spec"]["upgradeconfigs"]},
+       kOsi["spec"]["sysconfigs"],
+       kOsi["spec"]["upgradeconfigs"]},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -90,7 +98,8 @@ TEST(AssignedOsInstance, Table) {
 }
 
 TEST(NodeLabelsPatch, SetsAndRemoves) {
-  EXPECT_EQ(NodeLabelsPatch({{"upgrade.openeuler.org/upgrading", ""}, {"upgrade.openeuler.org/serial", std::nullopt}}),
+  EXPECT_EQ(NodeLabelsPatch(
+                {{"upgrade.openeuler.org/upgrading", ""}, {"upgrade.openeuler.org/serial", std::nullopt}}),
             json::parse(R"({"metadata":{"labels":{"upgrade.openeuler.org/upgrading":"",
                            "upgrade.openeuler.org/serial":null}}})"));
 }
@@ -119,14 +128,17 @@ TEST(NodeChangeMatters, Table) {
   };
   const Case cases[] = {
       {"heartbeat and resourceVersion only",
-       json::parse(R"({"metadata":{"resourceVersion":"2"},"status":{"conditions":[{"type":"Ready","status":"True","lastHeartbeatTime":"t2"}]}})"),
+       json::parse(
+           R"({"metadata":{"resourceVersion":"2"},"status":{"conditions":[{"type":"Ready","status":"True","lastHeartbeatTime":"t2"}]}})"),
        false},
       {"images", json::parse(R"({"status":{"images":[{"names":["x"]}]}})"), false},
       {"label added", json::parse(R"({"metadata":{"labels":{"b":""}}})"), true},
       {"label removed", json::parse(R"({"metadata":{"labels":{"a":null}}})"), true},
       {"cordoned", json::parse(R"({"spec":{"unschedulable":true}})"), true},
       {"not ready",
-       json::parse(R"({"status":{"conditions":[{"type":"Ready","status":"False","lastHeartbeatTime":"t2"}]}})"), true},
+       json::parse(
+           R"({"status":{"conditions":[{"type":"Ready","status":"False","lastHeartbeatTime":"t2"}]}})"),
+       true},
       {"os image", json::parse(R"({"status":{"nodeInfo":{"osImage":"KubeOS v2"}}})"), true},
       {"deleting", json::parse(R"({"metadata":{"deletionTimestamp":"2026-12-04T00:00:00Z"}})"), true},
   };

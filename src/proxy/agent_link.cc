@@ -54,7 +54,8 @@ AgentView AgentViewFromStatus(const json& st) {
     const json& f = st["last_fallback"];
     v.last_fallback = Fallback{str(f, "message"), f.value("unix_time", int64_t{0})};
   }
-  if (st.contains("operation") && st["operation"].is_object()) v.running_operation = str(st["operation"], "name");
+  if (st.contains("operation") && st["operation"].is_object())
+    v.running_operation = str(st["operation"], "name");
   return v;
 }
 

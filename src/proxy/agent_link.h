@@ -22,7 +22,7 @@ namespace kubeos::node {
 struct AgentTimeouts {
   std::chrono::milliseconds status{10'000};
   std::chrono::milliseconds configure{120'000};
-  std::chrono::milliseconds prepare{3'600'000};  // download + verified write of a whole root filesystem
+  std::chrono::milliseconds prepare{3'600'000};    // download + verified write of a whole root filesystem
   std::chrono::milliseconds switch_boot{300'000};  // upgrade / rollback: arm the trial, start the reboot
   std::chrono::milliseconds mark_good{60'000};
 };

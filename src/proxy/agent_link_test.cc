@@ -62,7 +62,8 @@ TEST(ConfigureParams, BuiltLikeTheOriginal) {
   ASSERT_EQ(configs.size(), 2U) << "a model without contents is skipped";
   EXPECT_EQ(configs[0]["model"], "kernel.sysctl");
   EXPECT_EQ(configs[0]["config_path"], "");
-  EXPECT_EQ(configs[0]["contents"]["a"], (json{{"value", 2}, {"operation", "delete"}})) << "later duplicates win";
+  EXPECT_EQ(configs[0]["contents"]["a"], (json{{"value", 2}, {"operation", "delete"}}))
+      << "later duplicates win";
   EXPECT_EQ(configs[0]["contents"][""], (json{{"value", "v"}, {"operation", ""}}));
   EXPECT_EQ(configs[1]["contents"], json::object());
   EXPECT_FALSE(ConfigureParams(std::nullopt));
@@ -86,9 +87,11 @@ TEST(SwapGrubCurrentNext, SwapsOnlyThoseTwo) {
 TEST(IsTransientAgentError, ClassifiesTheAgentsAnswers) {
   EXPECT_TRUE(IsTransientAgentError(UnavailableError("Cannot connect to KubeOS os-agent unix socket")));
   EXPECT_TRUE(IsTransientAgentError(DeadlineExceededError("no answer")));
-  EXPECT_TRUE(IsTransientAgentError(Status(StatusCode::kUnknown, "Busy: os-agent is processing another request")));
-  EXPECT_TRUE(IsTransientAgentError(
-      Status(StatusCode::kUnknown, "Busy: os-agent is processing another request").WithContext("os-agent upgrade")));
+  EXPECT_TRUE(
+      IsTransientAgentError(Status(StatusCode::kUnknown, "Busy: os-agent is processing another request")));
+  EXPECT_TRUE(
+      IsTransientAgentError(Status(StatusCode::kUnknown, "Busy: os-agent is processing another request")
+                                .WithContext("os-agent upgrade")));
   EXPECT_FALSE(IsTransientAgentError(Status(StatusCode::kUnknown, "InvalidArgument: checksum mismatch")));
   EXPECT_FALSE(IsTransientAgentError(UnimplementedError("Method is unimplemented")));
 }

@@ -31,9 +31,12 @@ uint64_t Rv(const json& obj) {
 }
 
 // The cached object, unless our own last write of it is newer (resourceVersions are etcd revisions).
-std::shared_ptr<const json> Fresher(const std::shared_ptr<const json>& cached, const std::shared_ptr<const json>& ours) {
+std::shared_ptr<const json> Fresher(const std::shared_ptr<const json>& cached,
+                                    const std::shared_ptr<const json>& ours) {
   if (!cached) return nullptr;
-  if (ours && api::Name(ours->value("metadata", json::object())) == api::Name(cached->value("metadata", json::object())) &&
+  if (ours &&
+      api::Name(ours->value("metadata", json::object())) ==
+          api::Name(cached->value("metadata", json::object())) &&
       Rv(*ours) > Rv(*cached)) {
     return ours;
   }
@@ -76,8 +79,8 @@ json SysConfigsOrNull(const std::optional<api::SysConfigs>& s) { return s ? api:
 }  // namespace
 
 StatusOr<std::vector<PodView>> ListPodsOnNode(kube::Client& client, const std::string& node) {
-  KUBEOS_ASSIGN_OR_RETURN(json list,
-                          client.ListAll(kube::Resource::Pods(), "", {.field_selector = "spec.nodeName=" + node}));
+  KUBEOS_ASSIGN_OR_RETURN(
+      json list, client.ListAll(kube::Resource::Pods(), "", {.field_selector = "spec.nodeName=" + node}));
   std::vector<PodView> pods;
   std::map<std::string, bool> ds_missing;
   for (const auto& item : list.value("items", json::array())) {
@@ -115,9 +118,11 @@ Status Controller::Run(const std::stop_token& stop) {
   nodes_ = std::make_unique<kube::JsonInformer>(
       client_, kube::ReflectorOptions{.resource = kube::Resource::Nodes(), .field_selector = by_name});
   instances_ = std::make_unique<kube::JsonInformer>(
-      client_, kube::ReflectorOptions{
-                   .resource = api::OsInstanceResource(), .ns = api::kOsInstanceNamespace, .field_selector = by_name});
-  oses_ = std::make_unique<kube::JsonInformer>(client_, kube::ReflectorOptions{.resource = api::OsResource()});
+      client_,
+      kube::ReflectorOptions{
+          .resource = api::OsInstanceResource(), .ns = api::kOsInstanceNamespace, .field_selector = by_name});
+  oses_ =
+      std::make_unique<kube::JsonInformer>(client_, kube::ReflectorOptions{.resource = api::OsResource()});
   kube::JsonInformer::Handlers h{
       .on_add = [this](const auto&) { queue_.Add(kQueueKey); },
       .on_update = [this](const auto&, const auto&) { queue_.Add(kQueueKey); },
@@ -129,7 +134,8 @@ Status Controller::Run(const std::stop_token& stop) {
   }
   for (auto* inf : {nodes_.get(), instances_.get(), oses_.get()}) {
     if (!inf->WaitForSync(kSyncTimeout, stop)) {
-      return stop.stop_requested() ? CancelledError("stopped") : DeadlineExceededError("informer caches did not sync");
+      return stop.stop_requested() ? CancelledError("stopped")
+                                   : DeadlineExceededError("informer caches did not sync");
     }
   }
   log::Info("caches synced", {{"node", options_.node_name}});
@@ -155,8 +161,8 @@ Status Controller::Run(const std::stop_token& stop) {
 }
 
 StatusOr<Controller::Ptr> Controller::EnsureInstance(const Ptr& node) {
-  Ptr osi = Fresher(instances_->store().Get(std::string(api::kOsInstanceNamespace) + "/" + options_.node_name),
-                    last_osi_);
+  Ptr osi = Fresher(
+      instances_->store().Get(std::string(api::kOsInstanceNamespace) + "/" + options_.node_name), last_osi_);
   if (osi) return osi;
   if (!node) {
     // Never create an OSInstance for a Node that is gone: the operator deletes them with the Node.
@@ -176,8 +182,10 @@ StatusOr<Controller::Ptr> Controller::EnsureInstance(const Ptr& node) {
     last_osi_ = std::make_shared<const json>(std::move(*created));
     return last_osi_;
   }
-  if (created.status().code() != StatusCode::kAlreadyExists) return created.status().WithContext("create OSInstance");
-  KUBEOS_ASSIGN_OR_RETURN(json got, client_.Get(api::OsInstanceResource(), api::kOsInstanceNamespace, options_.node_name));
+  if (created.status().code() != StatusCode::kAlreadyExists)
+    return created.status().WithContext("create OSInstance");
+  KUBEOS_ASSIGN_OR_RETURN(
+      json got, client_.Get(api::OsInstanceResource(), api::kOsInstanceNamespace, options_.node_name));
   last_osi_ = std::make_shared<const json>(std::move(got));
   return last_osi_;
 }
@@ -205,7 +213,8 @@ Status Controller::WriteRecord(const json& osi, const ProxyRecord& rec, const js
   return Status::Ok();
 }
 
-void Controller::Event(const json& node, bool warning, const std::string& reason, const std::string& message) {
+void Controller::Event(const json& node, bool warning, const std::string& reason,
+                       const std::string& message) {
   (void)events_.Record(node, warning ? "Warning" : "Normal", reason, Truncate(message));
 }
 
@@ -222,7 +231,8 @@ StatusOr<milliseconds> Controller::Pass() {
   InstanceView& in = obs.instance;
   in.nodestatus = instance.spec.nodestatus.value_or("");
   if (instance.spec.namespacedname && instance.spec.namespacedname->name) {
-    in.owner = instance.spec.namespacedname->namespace_.value_or("") + "/" + *instance.spec.namespacedname->name;
+    in.owner =
+        instance.spec.namespacedname->namespace_.value_or("") + "/" + *instance.spec.namespacedname->name;
   }
   in.spec_sysconfigs_version = Version(instance.spec.sysconfigs);
   in.spec_upgradeconfigs_version = Version(instance.spec.upgradeconfigs);
@@ -240,7 +250,8 @@ StatusOr<milliseconds> Controller::Pass() {
       os_json = *cached;
     } else {
       auto slash = in.owner.find('/');
-      StatusOr<json> got = client_.Get(api::OsResource(), in.owner.substr(0, slash), in.owner.substr(slash + 1));
+      StatusOr<json> got =
+          client_.Get(api::OsResource(), in.owner.substr(0, slash), in.owner.substr(slash + 1));
       if (!got.ok() && got.status().code() != StatusCode::kNotFound) return got.status();
       if (got.ok()) os_json = std::move(*got);
     }
@@ -304,7 +315,8 @@ StatusOr<milliseconds> Controller::Execute(const Decision& d, const json& node, 
       return d.requeue.count() > 0 ? StatusOr<milliseconds>(d.requeue) : milliseconds(-1);
     case Action::kBegin: {
       const std::string target = TargetOf(obs.os);
-      const bool same = rec.target_version == target && rec.operation == obs.os.opstype && rec.os_ref == obs.os.ref;
+      const bool same =
+          rec.target_version == target && rec.operation == obs.os.opstype && rec.os_ref == obs.os.ref;
       ProxyRecord fresh;
       fresh.phase = d.phase;
       fresh.message = d.message;
@@ -326,7 +338,7 @@ StatusOr<milliseconds> Controller::Execute(const Decision& d, const json& node, 
       json patch = {{"metadata", {{"resourceVersion", api::ResourceVersion(osi["metadata"])}}},
                     {"spec", {{"sysconfigs", SysConfigsOrNull(copy)}}}};
       KUBEOS_ASSIGN_OR_RETURN(json r, client_.Patch(api::OsInstanceResource(), api::kOsInstanceNamespace,
-                                                     options_.node_name, kube::PatchType::kMerge, patch));
+                                                    options_.node_name, kube::PatchType::kMerge, patch));
       last_osi_ = std::make_shared<const json>(std::move(r));
       return milliseconds(0);
     }
@@ -337,15 +349,18 @@ StatusOr<milliseconds> Controller::Execute(const Decision& d, const json& node, 
       set_phase(d.phase, d.message);
       KUBEOS_RETURN_IF_ERROR(WriteRecord(osi, rec));
       auto started = std::chrono::steady_clock::now();
-      StatusOr<json> r = agent_.Call("prepare_upgrade", UpgradeParams(os->spec), options_.agent_timeouts.prepare);
+      StatusOr<json> r =
+          agent_.Call("prepare_upgrade", UpgradeParams(os->spec), options_.agent_timeouts.prepare);
       if (!r.ok()) {
         if (IsTransientAgentError(r.status())) return r.status();
         KUBEOS_RETURN_IF_ERROR(Fail(node, *last_osi_, rec, "StagingFailed", r.status().message()));
         return milliseconds(0);
       }
       rec.staged_at = now_();
-      rec.message = fmt::format("{} written to the standby slot in {} s", obs.os.osversion,
-                                std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count());
+      rec.message = fmt::format(
+          "{} written to the standby slot in {} s", obs.os.osversion,
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+              .count());
       KUBEOS_RETURN_IF_ERROR(WriteRecord(*last_osi_, rec));
       Event(node, false, "Staged", rec.message);
       return milliseconds(0);
@@ -361,7 +376,8 @@ StatusOr<milliseconds> Controller::Execute(const Decision& d, const json& node, 
       StatusOr<json> r = agent_.Call(method, json::array(), options_.agent_timeouts.switch_boot);
       if (r.ok()) return milliseconds(kRebootPoll);
       const Status& s = r.status();
-      const bool never_arrived = s.code() == StatusCode::kUnavailable && s.message().find("Cannot connect") != std::string::npos;
+      const bool never_arrived =
+          s.code() == StatusCode::kUnavailable && s.message().find("Cannot connect") != std::string::npos;
       const bool busy = IsTransientAgentError(s) && s.code() == StatusCode::kUnknown;
       if (never_arrived || busy) {
         rec.reboot_requested_at = 0;
@@ -371,7 +387,8 @@ StatusOr<milliseconds> Controller::Execute(const Decision& d, const json& node, 
       }
       if (IsTransientAgentError(s)) {
         // The host went down during the call: that is what a reboot looks like from here.
-        log::Info("agent went away during the switch (host rebooting)", {{"node", options_.node_name}, {"detail", s.message()}});
+        log::Info("agent went away during the switch (host rebooting)",
+                  {{"node", options_.node_name}, {"detail", s.message()}});
         return milliseconds(kRebootPoll);
       }
       KUBEOS_RETURN_IF_ERROR(Fail(node, *last_osi_, rec, "SwitchFailed", s.message()));
@@ -404,8 +421,10 @@ StatusOr<milliseconds> Controller::Execute(const Decision& d, const json& node, 
 }
 
 StatusOr<milliseconds> Controller::Configure(bool upgradeconfigs, const Decision& d, const json& node,
-                                             const json& osi, const api::OSInstance& instance, ProxyRecord rec) {
-  const std::optional<api::SysConfigs>& spec = upgradeconfigs ? instance.spec.upgradeconfigs : instance.spec.sysconfigs;
+                                             const json& osi, const api::OSInstance& instance,
+                                             ProxyRecord rec) {
+  const std::optional<api::SysConfigs>& spec =
+      upgradeconfigs ? instance.spec.upgradeconfigs : instance.spec.sysconfigs;
   if (d.phase != rec.phase) rec.transition_at = now_();
   rec.phase = d.phase;
   rec.message = Truncate(d.message);
@@ -420,8 +439,9 @@ StatusOr<milliseconds> Controller::Configure(bool upgradeconfigs, const Decision
   }
   rec.message = fmt::format("{} version \"{}\" applied", upgradeconfigs ? "upgradeconfigs" : "sysconfigs",
                             Version(spec));
-  KUBEOS_RETURN_IF_ERROR(WriteRecord(last_osi_ ? *last_osi_ : osi, rec,
-                                     json{{upgradeconfigs ? "upgradeconfigs" : "sysconfigs", SysConfigsOrNull(spec)}}));
+  KUBEOS_RETURN_IF_ERROR(
+      WriteRecord(last_osi_ ? *last_osi_ : osi, rec,
+                  json{{upgradeconfigs ? "upgradeconfigs" : "sysconfigs", SysConfigsOrNull(spec)}}));
   Event(node, false, upgradeconfigs ? "UpgradeConfigsApplied" : "SysconfigsApplied", rec.message);
   return milliseconds(0);
 }
@@ -431,8 +451,10 @@ StatusOr<milliseconds> Controller::DrainRoundOnce(const json& node, const json& 
   const int64_t now = obs.now;
   const ProxyRecord before = rec;
   if (!obs.node.unschedulable) {
-    json patch = {{"metadata", {{"annotations", {{kCordonAnnotation, obs.os.ref}}}}}, {"spec", {{"unschedulable", true}}}};
-    KUBEOS_ASSIGN_OR_RETURN(json r, client_.Patch(kube::Resource::Nodes(), "", options_.node_name, kube::PatchType::kMerge, patch));
+    json patch = {{"metadata", {{"annotations", {{kCordonAnnotation, obs.os.ref}}}}},
+                  {"spec", {{"unschedulable", true}}}};
+    KUBEOS_ASSIGN_OR_RETURN(json r, client_.Patch(kube::Resource::Nodes(), "", options_.node_name,
+                                                  kube::PatchType::kMerge, patch));
     last_node_ = std::make_shared<const json>(std::move(r));
     Event(node, false, "Cordoned", fmt::format("cordoned by os-proxy for OS {}", obs.os.ref));
     if (rec.drained_at != 0) {
@@ -463,12 +485,14 @@ StatusOr<milliseconds> Controller::DrainRoundOnce(const json& node, const json& 
       log::Info("evicted", {{"node", options_.node_name}, {"pod", p.Key()}});
     } else {
       std::string msg = fmt::format("evict {}: {}", p.Key(), s.message());
-      Event(node, true, s.code() == StatusCode::kResourceExhausted ? "EvictionBlocked" : "EvictionFailed", msg);
+      Event(node, true, s.code() == StatusCode::kResourceExhausted ? "EvictionBlocked" : "EvictionFailed",
+            msg);
       problems.push_back(msg);
     }
   }
   for (const PodView& p : round.remove) {
-    Status s = client_.Delete(kube::Resource::Pods(), p.ns, p.name, kube::DeleteOptions{.precondition_uid = p.uid});
+    Status s =
+        client_.Delete(kube::Resource::Pods(), p.ns, p.name, kube::DeleteOptions{.precondition_uid = p.uid});
     drain_memory_[p.uid].deleted_at = now;
     Event(node, true, "DrainEscalated",
           fmt::format("drain deadline passed: deleting {} without its disruption budget{}", p.Key(),
@@ -479,7 +503,8 @@ StatusOr<milliseconds> Controller::DrainRoundOnce(const json& node, const json& 
   rec.drain_problems = problems;
   if (round.refused || round.abort) {
     rec.pods_remaining = round.remaining;
-    KUBEOS_RETURN_IF_ERROR(Fail(node, osi, rec, round.refused ? "DrainRefused" : "DrainTimeout", round.message));
+    KUBEOS_RETURN_IF_ERROR(
+        Fail(node, osi, rec, round.refused ? "DrainRefused" : "DrainTimeout", round.message));
     return milliseconds(0);
   }
   if (round.done) {
@@ -491,14 +516,16 @@ StatusOr<milliseconds> Controller::DrainRoundOnce(const json& node, const json& 
     Event(node, false, "Drained", rec.message);
     return milliseconds(0);
   }
-  rec.message = Truncate(fmt::format("draining: {} pod(s) to go{}", round.remaining,
-                                     problems.empty() ? "" : fmt::format(" ({})", fmt::join(problems, "; "))));
+  rec.message =
+      Truncate(fmt::format("draining: {} pod(s) to go{}", round.remaining,
+                           problems.empty() ? "" : fmt::format(" ({})", fmt::join(problems, "; "))));
   if (!(rec == before)) KUBEOS_RETURN_IF_ERROR(WriteRecord(osi, rec));
-  return std::chrono::duration_cast<milliseconds>(std::chrono::seconds(std::max<int64_t>(1, round.next_check - now)));
+  return std::chrono::duration_cast<milliseconds>(
+      std::chrono::seconds(std::max<int64_t>(1, round.next_check - now)));
 }
 
-Status Controller::Release(const Decision& d, const json& node, const json& osi, const api::OSInstance& instance,
-                           const Observation& obs) {
+Status Controller::Release(const Decision& d, const json& node, const json& osi,
+                           const api::OSInstance& instance, const Observation& obs) {
   ProxyRecord rec = obs.instance.record;
   const int64_t now = obs.now;
   if (d.phase != Phase::kNone) {
@@ -529,7 +556,8 @@ Status Controller::Release(const Decision& d, const json& node, const json& osi,
     patch["spec"] = {{"unschedulable", nullptr}};
   }
   if (!patch.empty()) {
-    StatusOr<json> r = client_.Patch(kube::Resource::Nodes(), "", options_.node_name, kube::PatchType::kMerge, patch);
+    StatusOr<json> r =
+        client_.Patch(kube::Resource::Nodes(), "", options_.node_name, kube::PatchType::kMerge, patch);
     if (!r.ok()) return r.status().WithContext("release node");
     last_node_ = std::make_shared<const json>(std::move(*r));
     if (obs.node.cordoned_by_us) Event(node, false, "Uncordoned", "os-proxy removed its cordon");

@@ -69,14 +69,15 @@ class Controller {
                                               const nlohmann::json& osi, const api::OSInstance& instance,
                                               const api::OS* os, const Observation& obs);
   StatusOr<std::chrono::milliseconds> DrainRoundOnce(const nlohmann::json& node, const nlohmann::json& osi,
-                                                     const api::OS& os, ProxyRecord rec, const Observation& obs);
+                                                     const api::OS& os, ProxyRecord rec,
+                                                     const Observation& obs);
   Status Release(const Decision& d, const nlohmann::json& node, const nlohmann::json& osi,
                  const api::OSInstance& instance, const Observation& obs);
-  StatusOr<std::chrono::milliseconds> Configure(bool upgradeconfigs, const Decision& d, const nlohmann::json& node,
-                                                const nlohmann::json& osi, const api::OSInstance& instance,
-                                                ProxyRecord rec);
-  Status Fail(const nlohmann::json& node, const nlohmann::json& osi, ProxyRecord rec, const std::string& reason,
-              const std::string& message);
+  StatusOr<std::chrono::milliseconds> Configure(bool upgradeconfigs, const Decision& d,
+                                                const nlohmann::json& node, const nlohmann::json& osi,
+                                                const api::OSInstance& instance, ProxyRecord rec);
+  Status Fail(const nlohmann::json& node, const nlohmann::json& osi, ProxyRecord rec,
+              const std::string& reason, const std::string& message);
   void Event(const nlohmann::json& node, bool warning, const std::string& reason, const std::string& message);
 
   kube::Client& client_;

@@ -54,15 +54,17 @@ PodVerdict ClassifyPod(const PodView& pod, bool force) {
   if (pod.controller_kind == "DaemonSet" && !finished) {
     if (!pod.controller_missing) return {PodClass::kIgnoreDaemonSet, "DaemonSet-managed"};
     if (!force) {
-      return {PodClass::kRefuse, fmt::format("its DaemonSet {} no longer exists (set evictpodforce to evict it)",
-                                             pod.controller_name)};
+      return {PodClass::kRefuse,
+              fmt::format("its DaemonSet {} no longer exists (set evictpodforce to evict it)",
+                          pod.controller_name)};
     }
     return {PodClass::kEvict, "orphaned DaemonSet pod"};
   }
   if (pod.mirror) return {PodClass::kSkipMirror, "mirror pod"};
   if (pod.empty_dir && !finished) {
     if (!force) {
-      return {PodClass::kRefuse, "has local storage (emptyDir) (set evictpodforce to evict it and lose the data)"};
+      return {PodClass::kRefuse,
+              "has local storage (emptyDir) (set evictpodforce to evict it and lose the data)"};
     }
     return {PodClass::kEvict, "emptyDir data will be lost"};
   }
@@ -103,8 +105,8 @@ DrainRound PlanDrainRound(const std::vector<PodView>& pods, const DrainPolicy& p
   for (const PodView* p : to_go) {
     PodMemory m = mem(*p);
     if (p->deletion_deadline != 0 && now > p->deletion_deadline + kStuckTerminatingSeconds) {
-      r.problems.push_back(
-          fmt::format("{}: still terminating {} s after its grace period", p->Key(), now - p->deletion_deadline));
+      r.problems.push_back(fmt::format("{}: still terminating {} s after its grace period", p->Key(),
+                                       now - p->deletion_deadline));
     } else if (!m.last_error.empty() && p->deletion_deadline == 0) {
       r.problems.push_back(fmt::format("{}: {}", p->Key(), m.last_error));
     }
@@ -114,10 +116,11 @@ DrainRound PlanDrainRound(const std::vector<PodView>& pods, const DrainPolicy& p
     if (!escalate || now >= policy.deadline + kEscalationGraceSeconds) {
       r.abort = true;
       std::vector<std::string> names;
+      names.reserve(to_go.size());
       for (const PodView* p : to_go) names.push_back(p->Key());
-      r.message = Truncate(fmt::format("drain deadline passed with {} pod(s) left: {}{}", to_go.size(),
-                                       fmt::join(names, ", "),
-                                       r.problems.empty() ? "" : fmt::format(" ({})", fmt::join(r.problems, "; "))));
+      r.message = Truncate(
+          fmt::format("drain deadline passed with {} pod(s) left: {}{}", to_go.size(), fmt::join(names, ", "),
+                      r.problems.empty() ? "" : fmt::format(" ({})", fmt::join(r.problems, "; "))));
       return r;
     }
     for (const PodView* p : to_go) {

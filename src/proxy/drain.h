@@ -43,10 +43,10 @@ inline constexpr int64_t kMaxRoundSeconds = 2;
 
 struct PodView {
   std::string ns, name, uid;
-  std::string phase;               // Pending | Running | Succeeded | Failed | Unknown
-  int64_t deletion_deadline = 0;   // unix seconds of metadata.deletionTimestamp; 0 = not terminating
-  bool mirror = false;             // annotation kubernetes.io/config.mirror
-  std::string controller_kind;     // the ownerReference with controller: true; "" = unmanaged
+  std::string phase;              // Pending | Running | Succeeded | Failed | Unknown
+  int64_t deletion_deadline = 0;  // unix seconds of metadata.deletionTimestamp; 0 = not terminating
+  bool mirror = false;            // annotation kubernetes.io/config.mirror
+  std::string controller_kind;    // the ownerReference with controller: true; "" = unmanaged
   std::string controller_name;
   bool controller_missing = false;  // DaemonSet controller that no longer exists (looked up by the caller)
   bool empty_dir = false;
@@ -69,8 +69,9 @@ PodVerdict ClassifyPod(const PodView& pod, bool evictpodforce);
 
 // What happens once the drain deadline has passed.
 enum class Escalation {
-  kAbort,   // default: stop evicting; the node is uncordoned and released, status Failed (PDBs never violated)
-  kDelete,  // only with evictpodforce: DELETE the remaining pods (bypassing PDBs), wait kEscalationGraceSeconds
+  kAbort,  // default: stop evicting; the node is uncordoned and released, status Failed (PDBs never violated)
+  kDelete,  // only with evictpodforce: DELETE the remaining pods (bypassing PDBs), wait
+            // kEscalationGraceSeconds
 };
 
 struct DrainPolicy {

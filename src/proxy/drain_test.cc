@@ -53,7 +53,12 @@ const FilterRow kFilterRows[] = {
      PodClass::kSkipMirror},
     {"EmptyDirManaged", With(Pod("cache"), [](PodView& p) { p.empty_dir = true; }), PodClass::kRefuse,
      PodClass::kEvict},
-    {"EmptyDirFinished", With(Pod("cache"), [](PodView& p) { p.empty_dir = true; p.phase = "Failed"; }),
+    {"EmptyDirFinished",
+     With(Pod("cache"),
+          [](PodView& p) {
+            p.empty_dir = true;
+            p.phase = "Failed";
+          }),
      PodClass::kEvict, PodClass::kEvict},
     {"Unmanaged", Pod("bare", ""), PodClass::kRefuse, PodClass::kEvict},
     {"UnmanagedFinished", With(Pod("bare", ""), [](PodView& p) { p.phase = "Succeeded"; }), PodClass::kEvict,
@@ -67,18 +72,19 @@ INSTANTIATE_TEST_SUITE_P(Table, FilterTest, ::testing::ValuesIn(kFilterRows),
                          [](const auto& row) { return std::string(row.param.name); });
 
 TEST(PodViewFromJson, ReadsWhatTheFiltersNeed) {
-  json pod = {{"metadata",
-               {{"namespace", "a"},
-                {"name", "p"},
-                {"uid", "u"},
-                {"deletionTimestamp", "2027-01-15T08:00:00Z"},
-                {"annotations", {{"kubernetes.io/config.mirror", "x"}}},
-                {"ownerReferences",
-                 json::array({{{"kind", "Node"}, {"name", "n"}},
-                              {{"kind", "DaemonSet"}, {"name", "d"}, {"controller", true}}})}}},
-              {"spec", {{"volumes", json::array({{{"name", "c"}, {"configMap", json::object()}},
-                                                 {{"name", "e"}, {"emptyDir", json::object()}}})}}},
-              {"status", {{"phase", "Running"}}}};
+  json pod = {
+      {"metadata",
+       {{"namespace", "a"},
+        {"name", "p"},
+        {"uid", "u"},
+        {"deletionTimestamp", "2027-01-15T08:00:00Z"},
+        {"annotations", {{"kubernetes.io/config.mirror", "x"}}},
+        {"ownerReferences", json::array({{{"kind", "Node"}, {"name", "n"}},
+                                         {{"kind", "DaemonSet"}, {"name", "d"}, {"controller", true}}})}}},
+      {"spec",
+       {{"volumes", json::array({{{"name", "c"}, {"configMap", json::object()}},
+                                 {{"name", "e"}, {"emptyDir", json::object()}}})}}},
+      {"status", {{"phase", "Running"}}}};
   StatusOr<PodView> v = PodViewFromJson(pod);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(v->Key(), "a/p");
@@ -94,7 +100,8 @@ TEST(PodViewFromJson, ReadsWhatTheFiltersNeed) {
 constexpr int64_t kNow = 1'000'000;
 
 TEST(PlanDrainRound, RefusalFailsBeforeAnyEviction) {
-  DrainRound r = PlanDrainRound({Pod("rs"), Pod("bare", "")}, {.evictpodforce = false, .deadline = kNow + 60}, {}, kNow);
+  DrainRound r =
+      PlanDrainRound({Pod("rs"), Pod("bare", "")}, {.evictpodforce = false, .deadline = kNow + 60}, {}, kNow);
   EXPECT_TRUE(r.refused);
   EXPECT_TRUE(r.evict.empty());
   ASSERT_EQ(r.refusals.size(), 1U);
@@ -157,7 +164,8 @@ TEST(PlanDrainRound, DeleteEscalationNeedsEvictpodforce) {
 TEST(RecordEviction, HonoursRetryAfterAndBacksOff) {
   DrainMemory mem;
   PodView p = Pod("x");
-  Status pdb(StatusCode::kResourceExhausted, "Cannot evict pod as it would violate the pod's disruption budget.");
+  Status pdb(StatusCode::kResourceExhausted,
+             "Cannot evict pod as it would violate the pod's disruption budget.");
   RecordEviction(mem, p, pdb, kNow);
   EXPECT_EQ(mem[p.uid].next_attempt, kNow + kPdbRetrySeconds);
   Status with_hint = pdb;

@@ -26,7 +26,8 @@ int DrainPlan(kubeos::kube::Client& client, const std::string& node_name, bool f
     return 1;
   }
   // Deadline far ahead: the plan only shows the filters' verdicts.
-  node::DrainRound round = node::PlanDrainRound(*pods, {.evictpodforce = force, .deadline = INT64_MAX}, {}, 0);
+  node::DrainRound round =
+      node::PlanDrainRound(*pods, {.evictpodforce = force, .deadline = INT64_MAX}, {}, 0);
   for (const auto& [pod, verdict] : round.verdicts) {
     const char* what = "evict";
     if (verdict.cls == node::PodClass::kIgnoreDaemonSet) what = "ignore";
@@ -43,6 +44,7 @@ int DrainPlan(kubeos::kube::Client& client, const std::string& node_name, bool f
 
 int main(int argc, char** argv) {
   CLI::App app{"os-proxy: the KubeOS node controller (cordon, drain, agent RPC, verify, uncordon)"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag overrides
   std::string kubeconfig;
   const char* env_node = std::getenv("NODE_NAME");  // NOLINT(concurrency-mt-unsafe): before any thread
   std::string node_name = env_node != nullptr ? env_node : "";
@@ -57,24 +59,30 @@ int main(int argc, char** argv) {
   app.add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: $KUBECONFIG, else in-cluster)");
   app.add_option("--node-name", node_name, "this node's name (default: $NODE_NAME)");
   app.add_option("--agent-socket", socket, "os-agent's unix socket")->capture_default_str();
-  app.add_option("--drain-timeout", drain_timeout, "seconds a drain may take before the escalation policy applies")
+  app.add_option("--drain-timeout", drain_timeout,
+                 "seconds a drain may take before the escalation policy applies")
       ->capture_default_str();
-  app.add_option("--drain-escalation", escalation,
-                 "after the drain deadline: abort (uncordon, release, phase Failed) or delete (with evictpodforce: "
-                 "delete the remaining pods, bypassing disruption budgets)")
+  app.add_option(
+         "--drain-escalation", escalation,
+         "after the drain deadline: abort (uncordon, release, phase Failed) or delete (with evictpodforce: "
+         "delete the remaining pods, bypassing disruption budgets)")
       ->check(CLI::IsMember({"abort", "delete"}))
       ->capture_default_str();
-  app.add_option("--reboot-timeout", reboot_timeout, "seconds to wait for the host to come back on the target")
+  app.add_option("--reboot-timeout", reboot_timeout,
+                 "seconds to wait for the host to come back on the target")
       ->capture_default_str();
-  app.add_option("--mark-good", mark_good,
-                 "commit a trial boot (agent mark_good) once the Node is Ready on the target (false: leave it to "
-                 "the agent's health checks)")
+  app.add_option(
+         "--mark-good", mark_good,
+         "commit a trial boot (agent mark_good) once the Node is Ready on the target (false: leave it to "
+         "the agent's health checks)")
       ->capture_default_str();
-  app.add_option("--resync", resync, "seconds between safety passes when nothing happens")->capture_default_str();
+  app.add_option("--resync", resync, "seconds between safety passes when nothing happens")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "debug|info|warn|error")->capture_default_str();
   app.add_flag("--log-json", log_json, "one JSON object per log line");
   bool force = false;
-  auto* plan = app.add_subcommand("drain-plan", "print what a drain of the node would evict, ignore or refuse");
+  auto* plan =
+      app.add_subcommand("drain-plan", "print what a drain of the node would evict, ignore or refuse");
   plan->add_flag("--evictpodforce", force, "as if the OS object had evictpodforce: true");
   CLI11_PARSE(app, argc, argv);
 
@@ -101,14 +109,17 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   node::SocketAgent agent(socket);
-  node::ProxyOptions options{.node_name = node_name,
-                             .drain_timeout = std::chrono::seconds(drain_timeout),
-                             .escalation = escalation == "delete" ? node::Escalation::kDelete : node::Escalation::kAbort,
-                             .policy = {.reboot_timeout = std::chrono::seconds(reboot_timeout), .mark_good = mark_good},
-                             .resync = std::chrono::seconds(resync)};
+  node::ProxyOptions options{
+      .node_name = node_name,
+      .drain_timeout = std::chrono::seconds(drain_timeout),
+      .escalation = escalation == "delete" ? node::Escalation::kDelete : node::Escalation::kAbort,
+      .policy = {.reboot_timeout = std::chrono::seconds(reboot_timeout), .mark_good = mark_good},
+      .resync = std::chrono::seconds(resync)};
   node::Controller controller(client, agent, options);
-  kubeos::log::Info("os-proxy starting", {{"node", node_name}, {"agent_socket", socket},
-                                          {"drain_timeout", drain_timeout}, {"escalation", escalation}});
+  kubeos::log::Info("os-proxy starting", {{"node", node_name},
+                                          {"agent_socket", socket},
+                                          {"drain_timeout", drain_timeout},
+                                          {"escalation", escalation}});
   kubeos::Status result;
   std::jthread worker([&](const std::stop_token& st) {
     result = controller.Run(st);

@@ -138,7 +138,8 @@ StatusOr<int64_t> ParseTime(std::string_view s) {
   }
   std::tm tm{};
   int v[6];
-  const std::array<std::pair<size_t, size_t>, 6> fields = {{{0, 4}, {5, 2}, {8, 2}, {11, 2}, {14, 2}, {17, 2}}};
+  const std::array<std::pair<size_t, size_t>, 6> fields = {
+      {{0, 4}, {5, 2}, {8, 2}, {11, 2}, {14, 2}, {17, 2}}};
   for (size_t i = 0; i < fields.size(); ++i) {
     if (!ParseInt(s.substr(fields[i].first, fields[i].second), &v[i])) return bad();
   }

@@ -39,7 +39,7 @@ enum class Phase {
   kFellBack,     // the agent reported that the trial boot of the target fell back; released
 };
 
-std::string_view PhaseName(Phase p);  // "" for kNone
+std::string_view PhaseName(Phase p);   // "" for kNone
 Phase ParsePhase(std::string_view s);  // unknown text -> kNone
 
 struct Fallback {
@@ -82,8 +82,8 @@ ProxyRecord RecordFromStatus(const nlohmann::json& status);
 // not touched.
 nlohmann::json RecordPatch(const ProxyRecord& r);
 
-std::string FormatTime(int64_t unix_seconds);                 // "2026-12-04T01:02:03Z"
-StatusOr<int64_t> ParseTime(std::string_view rfc3339);         // accepts fractions and offsets
+std::string FormatTime(int64_t unix_seconds);                   // "2026-12-04T01:02:03Z"
+StatusOr<int64_t> ParseTime(std::string_view rfc3339);          // accepts fractions and offsets
 std::string Truncate(std::string s, size_t max = kMaxMessage);  // "…" appended when cut
 
 }  // namespace kubeos::node

@@ -42,7 +42,8 @@ Decision NotAtTarget(const Observation& obs, const std::string& target) {
                   fmt::format("booted {}; waiting for the Node to report it", target), kRebootPoll);
     }
     return Make(Action::kWait, Phase::kRebooting, "WaitingForReboot",
-                fmt::format("{} requested; waiting for the host to boot {}", os.opstype, target), kRebootPoll);
+                fmt::format("{} requested; waiting for the host to boot {}", os.opstype, target),
+                kRebootPoll);
   }
   // Before the switch the original's reassign rule holds: new upgradeconfigs -> back to idle, the operator
   // assigns again with the new copy.
@@ -70,22 +71,35 @@ Decision NotAtTarget(const Observation& obs, const std::string& target) {
 
 std::string_view ActionName(Action a) {
   switch (a) {
-    case Action::kNone: return "None";
-    case Action::kBegin: return "Begin";
-    case Action::kCopySysconfigs: return "CopySysconfigs";
-    case Action::kApplyUpgradeConfigs: return "ApplyUpgradeConfigs";
-    case Action::kPrepare: return "Prepare";
-    case Action::kDrain: return "Drain";
-    case Action::kSwitch: return "Switch";
-    case Action::kWait: return "Wait";
-    case Action::kMarkGood: return "MarkGood";
-    case Action::kApplySysconfigs: return "ApplySysconfigs";
-    case Action::kRelease: return "Release";
+    case Action::kNone:
+      return "None";
+    case Action::kBegin:
+      return "Begin";
+    case Action::kCopySysconfigs:
+      return "CopySysconfigs";
+    case Action::kApplyUpgradeConfigs:
+      return "ApplyUpgradeConfigs";
+    case Action::kPrepare:
+      return "Prepare";
+    case Action::kDrain:
+      return "Drain";
+    case Action::kSwitch:
+      return "Switch";
+    case Action::kWait:
+      return "Wait";
+    case Action::kMarkGood:
+      return "MarkGood";
+    case Action::kApplySysconfigs:
+      return "ApplySysconfigs";
+    case Action::kRelease:
+      return "Release";
   }
   return "?";
 }
 
-std::string TargetOf(const OsView& os) { return os.opstype == "config" ? os.sysconfigs_version : os.osversion; }
+std::string TargetOf(const OsView& os) {
+  return os.opstype == "config" ? os.sysconfigs_version : os.osversion;
+}
 
 bool StandbyHoldsTarget(const AgentView& agent, const OsView& os, const ProxyRecord& record) {
   if (!agent.known) return record.staged_at != 0;
@@ -101,7 +115,8 @@ Decision Decide(const Observation& obs) {
 
   if (Idle(in.nodestatus)) {
     if (node.upgrading_label || node.configuring_label) {
-      return Make(Action::kRelease, Phase::kNone, "StaleLabel", "nodestatus is idle: operation label removed");
+      return Make(Action::kRelease, Phase::kNone, "StaleLabel",
+                  "nodestatus is idle: operation label removed");
     }
     if (node.cordoned_by_us) {
       return Make(Action::kRelease, Phase::kNone, "StaleCordon", "nodestatus is idle: our cordon removed");
@@ -160,8 +175,9 @@ Decision Decide(const Observation& obs) {
 
   // On the target (after the reboot, or already there).
   if (os.sysconfigs_version != in.spec_sysconfigs_version) {
-    return Make(Action::kCopySysconfigs, Phase::kConfiguring, "CopySysconfigs",
-                fmt::format("sysconfigs changed to version \"{}\" during the upgrade", os.sysconfigs_version));
+    return Make(
+        Action::kCopySysconfigs, Phase::kConfiguring, "CopySysconfigs",
+        fmt::format("sysconfigs changed to version \"{}\" during the upgrade", os.sysconfigs_version));
   }
   if (obs.agent.known && obs.agent.on_trial && obs.agent.booted_version == target) {
     if (!obs.policy.mark_good) {

@@ -17,7 +17,10 @@ struct Obs {
     o.os = {.ref = "default/os", .opstype = "upgrade", .osversion = "KubeOS 2", .checksum = "ABCD"};
     o.instance.nodestatus = "upgrade";
     o.instance.owner = "default/os";
-    o.agent = {.reachable = true, .known = true, .booted_slot = "A", .booted_version = "KubeOS 1",
+    o.agent = {.reachable = true,
+               .known = true,
+               .booted_slot = "A",
+               .booted_version = "KubeOS 1",
                .standby_state = "empty"};
   }
   // The record of an attempt in progress for the current target.
@@ -99,28 +102,34 @@ TEST_P(DecideTest, NextAction) {
 
 const Row kRows[] = {
     // Idle and cleanup.
-    {"NodeGone", Obs().With([](Observation& o) { o.node.exists = false; }).o, Action::kNone, Phase::kNone, "NodeGone"},
+    {"NodeGone", Obs().With([](Observation& o) { o.node.exists = false; }).o, Action::kNone, Phase::kNone,
+     "NodeGone"},
     {"IdleNothing", Obs().Idle().o, Action::kNone, Phase::kNone, "Idle"},
-    {"IdleStaleLabel", Obs().Idle().With([](Observation& o) { o.node.upgrading_label = true; }).o, Action::kRelease,
-     Phase::kNone, "StaleLabel"},
+    {"IdleStaleLabel", Obs().Idle().With([](Observation& o) { o.node.upgrading_label = true; }).o,
+     Action::kRelease, Phase::kNone, "StaleLabel"},
     {"IdleStaleConfigLabel", Obs().Idle().With([](Observation& o) { o.node.configuring_label = true; }).o,
      Action::kRelease, Phase::kNone, "StaleLabel"},
     {"IdleStaleCordonOfOurs",
      Obs().Idle().With([](Observation& o) { o.node.unschedulable = o.node.cordoned_by_us = true; }).o,
      Action::kRelease, Phase::kNone, "StaleCordon"},
-    {"IdleSomeoneElsesCordonLeftAlone", Obs().Idle().With([](Observation& o) { o.node.unschedulable = true; }).o,
+    {"IdleSomeoneElsesCordonLeftAlone",
+     Obs().Idle().With([](Observation& o) { o.node.unschedulable = true; }).o, Action::kNone, Phase::kNone,
+     "Idle"},
+    {"EmptyNodestatusIsIdle", Obs().Idle().With([](Observation& o) { o.instance.nodestatus = ""; }).o,
      Action::kNone, Phase::kNone, "Idle"},
-    {"EmptyNodestatusIsIdle", Obs().Idle().With([](Observation& o) { o.instance.nodestatus = ""; }).o, Action::kNone,
-     Phase::kNone, "Idle"},
-    {"NoOwnerWaits", Obs().With([](Observation& o) { o.instance.owner.clear(); }).o, Action::kNone, Phase::kNone,
-     "NoOwner"},
-    {"OwnerDeleted", Obs().InAttempt(Phase::kDraining).Drained().With([](Observation& o) { o.owner_os_missing = true; }).o,
+    {"NoOwnerWaits", Obs().With([](Observation& o) { o.instance.owner.clear(); }).o, Action::kNone,
+     Phase::kNone, "NoOwner"},
+    {"OwnerDeleted",
+     Obs().InAttempt(Phase::kDraining).Drained().With([](Observation& o) { o.owner_os_missing = true; }).o,
      Action::kRelease, Phase::kIdle, "OSDeleted"},
 
     // Starting an attempt.
     {"BeginUpgrade", Obs().o, Action::kBegin, Phase::kStaging, "Started"},
     {"BeginAfterEarlierSuccessOfOtherTarget",
-     Obs().InAttempt(Phase::kSucceeded).With([](Observation& o) { o.instance.record.target_version = "KubeOS 1"; }).o,
+     Obs()
+         .InAttempt(Phase::kSucceeded)
+         .With([](Observation& o) { o.instance.record.target_version = "KubeOS 1"; })
+         .o,
      Action::kBegin, Phase::kStaging, "Started"},
     {"BeginWhenUserResetPhase", Obs().InAttempt(Phase::kIdle).o, Action::kBegin, Phase::kStaging, "Started"},
     {"BeginConfig", Obs().Config("v2").o, Action::kBegin, Phase::kConfiguring, "Started"},
@@ -128,125 +137,210 @@ const Row kRows[] = {
     // Upgrade, before the reboot.
     {"PrepareFirst", Obs().InAttempt(Phase::kStaging).o, Action::kPrepare, Phase::kStaging, "Staging"},
     {"UpgradeConfigsBeforePrepare",
-     Obs().InAttempt(Phase::kStaging).With([](Observation& o) {
-       o.os.upgradeconfigs_version = o.instance.spec_upgradeconfigs_version = "u1";
-     }).o,
+     Obs()
+         .InAttempt(Phase::kStaging)
+         .With([](Observation& o) {
+           o.os.upgradeconfigs_version = o.instance.spec_upgradeconfigs_version = "u1";
+         })
+         .o,
      Action::kApplyUpgradeConfigs, Phase::kStaging, "ApplyUpgradeConfigs"},
     {"PrepareSkippedWhenStandbyHoldsTarget", Obs().InAttempt(Phase::kStaging).Staged().o, Action::kDrain,
      Phase::kDraining, "Draining"},
     {"PrepareRepeatedWhenChecksumDiffers",
-     Obs().InAttempt(Phase::kStaging).Staged().With([](Observation& o) { o.agent.standby_sha256 = "ffff"; }).o,
+     Obs()
+         .InAttempt(Phase::kStaging)
+         .Staged()
+         .With([](Observation& o) { o.agent.standby_sha256 = "ffff"; })
+         .o,
      Action::kPrepare, Phase::kStaging, "Staging"},
     {"PrepareRepeatedWhenStandbyInvalid",
-     Obs().InAttempt(Phase::kStaging).Staged().With([](Observation& o) { o.agent.standby_state = "invalid"; }).o,
+     Obs()
+         .InAttempt(Phase::kStaging)
+         .Staged()
+         .With([](Observation& o) { o.agent.standby_state = "invalid"; })
+         .o,
      Action::kPrepare, Phase::kStaging, "Staging"},
     {"OldAgentUsesStagedAt",
-     Obs().InAttempt(Phase::kStaging).With([](Observation& o) {
-       o.agent.known = false;
-       o.instance.record.staged_at = kNow - 5;
-     }).o,
+     Obs()
+         .InAttempt(Phase::kStaging)
+         .With([](Observation& o) {
+           o.agent.known = false;
+           o.instance.record.staged_at = kNow - 5;
+         })
+         .o,
      Action::kDrain, Phase::kDraining, "Draining"},
     {"RollbackNeedsNoPrepare",
-     Obs().With([](Observation& o) { o.os.opstype = "rollback"; o.os.osversion = "KubeOS 0"; }).InAttempt(Phase::kStaging).o,
+     Obs()
+         .With([](Observation& o) {
+           o.os.opstype = "rollback";
+           o.os.osversion = "KubeOS 0";
+         })
+         .InAttempt(Phase::kStaging)
+         .o,
      Action::kDrain, Phase::kDraining, "Draining"},
-    {"DrainContinues", Obs().InAttempt(Phase::kDraining).Staged().With([](Observation& o) {
-       o.node.unschedulable = o.node.cordoned_by_us = true;
-       o.instance.record.drain_started_at = kNow - 5;
-     }).o,
+    {"DrainContinues",
+     Obs()
+         .InAttempt(Phase::kDraining)
+         .Staged()
+         .With([](Observation& o) {
+           o.node.unschedulable = o.node.cordoned_by_us = true;
+           o.instance.record.drain_started_at = kNow - 5;
+         })
+         .o,
      Action::kDrain, Phase::kDraining, "Draining"},
-    {"SwitchAfterDrain", Obs().InAttempt(Phase::kDraining).Staged().Drained().o, Action::kSwitch, Phase::kRebooting,
-     "Rebooting"},
+    {"SwitchAfterDrain", Obs().InAttempt(Phase::kDraining).Staged().Drained().o, Action::kSwitch,
+     Phase::kRebooting, "Rebooting"},
     {"UncordonedAfterDrainDrainsAgain",
-     Obs().InAttempt(Phase::kDraining).Staged().Drained().With([](Observation& o) {
-       o.node.unschedulable = o.node.cordoned_by_us = false;
-     }).o,
+     Obs()
+         .InAttempt(Phase::kDraining)
+         .Staged()
+         .Drained()
+         .With([](Observation& o) { o.node.unschedulable = o.node.cordoned_by_us = false; })
+         .o,
      Action::kDrain, Phase::kDraining, "Draining"},
     {"SomeoneElsesCordonStillDrains",
      Obs().InAttempt(Phase::kDraining).Staged().With([](Observation& o) { o.node.unschedulable = true; }).o,
      Action::kDrain, Phase::kDraining, "Draining"},
     {"ReassignOnNewUpgradeConfigs",
-     Obs().InAttempt(Phase::kDraining).Drained().With([](Observation& o) { o.os.upgradeconfigs_version = "u2"; }).o,
+     Obs()
+         .InAttempt(Phase::kDraining)
+         .Drained()
+         .With([](Observation& o) { o.os.upgradeconfigs_version = "u2"; })
+         .o,
      Action::kRelease, Phase::kIdle, "Reassign"},
     {"LabelMissingStillWorks",
-     Obs().InAttempt(Phase::kStaging).With([](Observation& o) { o.node.upgrading_label = false; }).o, Action::kPrepare,
-     Phase::kStaging, "Staging"},
+     Obs().InAttempt(Phase::kStaging).With([](Observation& o) { o.node.upgrading_label = false; }).o,
+     Action::kPrepare, Phase::kStaging, "Staging"},
 
     // After the switch.
     {"WaitForReboot", Obs().InAttempt(Phase::kRebooting).Switched().o, Action::kWait, Phase::kRebooting,
      "WaitingForReboot"},
     {"WaitWhileAgentUnreachable",
-     Obs().InAttempt(Phase::kRebooting).Switched().With([](Observation& o) { o.agent = {}; }).o, Action::kWait,
-     Phase::kRebooting, "WaitingForReboot"},
+     Obs().InAttempt(Phase::kRebooting).Switched().With([](Observation& o) { o.agent = {}; }).o,
+     Action::kWait, Phase::kRebooting, "WaitingForReboot"},
     {"NewUpgradeConfigsIgnoredAfterSwitch",
-     Obs().InAttempt(Phase::kRebooting).Switched().With([](Observation& o) { o.os.upgradeconfigs_version = "u2"; }).o,
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched()
+         .With([](Observation& o) { o.os.upgradeconfigs_version = "u2"; })
+         .o,
      Action::kWait, Phase::kRebooting, "WaitingForReboot"},
     {"BootedButKubeletNotYet",
-     Obs().InAttempt(Phase::kRebooting).Switched().Booted().With([](Observation& o) { o.node.os_image = "KubeOS 1"; }).o,
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched()
+         .Booted()
+         .With([](Observation& o) { o.node.os_image = "KubeOS 1"; })
+         .o,
      Action::kWait, Phase::kVerifying, "WaitingForKubelet"},
     {"RebootTimeout", Obs().InAttempt(Phase::kRebooting).Switched(4000).o, Action::kRelease, Phase::kFailed,
      "RebootTimeout"},
     {"FellBack",
-     Obs().InAttempt(Phase::kRebooting).Switched().With([](Observation& o) {
-       o.agent.last_fallback = Fallback{"trial of slot B (version KubeOS 2) fell back to slot A", kNow - 5};
-     }).o,
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched()
+         .With([](Observation& o) {
+           o.agent.last_fallback =
+               Fallback{"trial of slot B (version KubeOS 2) fell back to slot A", kNow - 5};
+         })
+         .o,
      Action::kRelease, Phase::kFellBack, "FellBack"},
     {"OldFallbackIgnored",
-     Obs().InAttempt(Phase::kRebooting).Switched().With([](Observation& o) {
-       o.agent.last_fallback = Fallback{"an older fallback", kNow - 3600};
-     }).o,
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched()
+         .With([](Observation& o) {
+           o.agent.last_fallback = Fallback{"an older fallback", kNow - 3600};
+         })
+         .o,
      Action::kWait, Phase::kRebooting, "WaitingForReboot"},
     {"MarkGoodWhenReady", Obs().InAttempt(Phase::kRebooting).Switched().Booted().o, Action::kMarkGood,
      Phase::kVerifying, "Committing"},
     {"MarkGoodWaitsForReady",
-     Obs().InAttempt(Phase::kRebooting).Switched().Booted().With([](Observation& o) { o.node.ready = false; }).o,
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched()
+         .Booted()
+         .With([](Observation& o) { o.node.ready = false; })
+         .o,
      Action::kWait, Phase::kVerifying, "WaitingForReady"},
     {"MarkGoodDisabledWaits",
-     Obs().InAttempt(Phase::kRebooting).Switched().Booted().With([](Observation& o) { o.policy.mark_good = false; }).o,
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched()
+         .Booted()
+         .With([](Observation& o) { o.policy.mark_good = false; })
+         .o,
      Action::kWait, Phase::kVerifying, "WaitingForCommit"},
     {"SysconfigsAfterReboot",
-     Obs().InAttempt(Phase::kVerifying).Switched().Booted().With([](Observation& o) {
-       o.agent.on_trial = false;
-       o.os.sysconfigs_version = o.instance.spec_sysconfigs_version = "s1";
-     }).o,
+     Obs()
+         .InAttempt(Phase::kVerifying)
+         .Switched()
+         .Booted()
+         .With([](Observation& o) {
+           o.agent.on_trial = false;
+           o.os.sysconfigs_version = o.instance.spec_sysconfigs_version = "s1";
+         })
+         .o,
      Action::kApplySysconfigs, Phase::kConfiguring, "Configuring"},
     {"SysconfigsChangedMidUpgradeAreCopied",
-     Obs().InAttempt(Phase::kVerifying).Switched().Booted().With([](Observation& o) {
-       o.os.sysconfigs_version = "s2";
-       o.instance.spec_sysconfigs_version = "s1";
-     }).o,
+     Obs()
+         .InAttempt(Phase::kVerifying)
+         .Switched()
+         .Booted()
+         .With([](Observation& o) {
+           o.os.sysconfigs_version = "s2";
+           o.instance.spec_sysconfigs_version = "s1";
+         })
+         .o,
      Action::kCopySysconfigs, Phase::kConfiguring, "CopySysconfigs"},
     {"SucceededReleases",
-     Obs().InAttempt(Phase::kVerifying).Switched().Booted().With([](Observation& o) { o.agent.on_trial = false; }).o,
+     Obs()
+         .InAttempt(Phase::kVerifying)
+         .Switched()
+         .Booted()
+         .With([](Observation& o) { o.agent.on_trial = false; })
+         .o,
      Action::kRelease, Phase::kSucceeded, "Succeeded"},
     {"AlreadyOnTargetSucceedsAtOnce",
-     Obs().InAttempt(Phase::kStaging).With([](Observation& o) { o.node.os_image = "KubeOS 2"; }).o, Action::kRelease,
-     Phase::kSucceeded, "Succeeded"},
+     Obs().InAttempt(Phase::kStaging).With([](Observation& o) { o.node.os_image = "KubeOS 2"; }).o,
+     Action::kRelease, Phase::kSucceeded, "Succeeded"},
 
     // Terminal records release without retrying.
-    {"FailedIsReleasedNotRetried", Obs().InAttempt(Phase::kFailed).Drained().o, Action::kRelease, Phase::kNone,
+    {"FailedIsReleasedNotRetried", Obs().InAttempt(Phase::kFailed).Drained().o, Action::kRelease,
+     Phase::kNone, "Released"},
+    {"FellBackIsReleasedNotRetried", Obs().InAttempt(Phase::kFellBack).o, Action::kRelease, Phase::kNone,
      "Released"},
-    {"FellBackIsReleasedNotRetried", Obs().InAttempt(Phase::kFellBack).o, Action::kRelease, Phase::kNone, "Released"},
     {"SucceededButNotReleasedYet",
      Obs().InAttempt(Phase::kSucceeded).With([](Observation& o) { o.node.os_image = "KubeOS 2"; }).o,
      Action::kRelease, Phase::kNone, "Released"},
     {"UnknownOperation",
-     Obs().With([](Observation& o) { o.os.opstype = "reinstall"; }).InAttempt(Phase::kStaging).o, Action::kRelease,
-     Phase::kFailed, "UnknownOperation"},
+     Obs().With([](Observation& o) { o.os.opstype = "reinstall"; }).InAttempt(Phase::kStaging).o,
+     Action::kRelease, Phase::kFailed, "UnknownOperation"},
 
     // Config.
-    {"ConfigApplies",
-     Obs().Config("v2").InAttempt(Phase::kConfiguring).o, Action::kApplySysconfigs, Phase::kConfiguring,
-     "Configuring"},
+    {"ConfigApplies", Obs().Config("v2").InAttempt(Phase::kConfiguring).o, Action::kApplySysconfigs,
+     Phase::kConfiguring, "Configuring"},
     {"ConfigDone",
-     Obs().Config("v2").InAttempt(Phase::kConfiguring).With([](Observation& o) {
-       o.instance.status_sysconfigs_version = "v2";
-     }).o,
+     Obs()
+         .Config("v2")
+         .InAttempt(Phase::kConfiguring)
+         .With([](Observation& o) { o.instance.status_sysconfigs_version = "v2"; })
+         .o,
      Action::kRelease, Phase::kSucceeded, "Succeeded"},
     {"ConfigReassignOnNewVersion",
-     Obs().Config("v2").InAttempt(Phase::kConfiguring).With([](Observation& o) { o.instance.spec_sysconfigs_version = "v1"; }).o,
+     Obs()
+         .Config("v2")
+         .InAttempt(Phase::kConfiguring)
+         .With([](Observation& o) { o.instance.spec_sysconfigs_version = "v1"; })
+         .o,
      Action::kRelease, Phase::kIdle, "Reassign"},
     {"ConfigOnOtherOsVersionFails",
-     Obs().Config("v2").InAttempt(Phase::kConfiguring).With([](Observation& o) { o.node.os_image = "KubeOS 1"; }).o,
+     Obs()
+         .Config("v2")
+         .InAttempt(Phase::kConfiguring)
+         .With([](Observation& o) { o.node.os_image = "KubeOS 1"; })
+         .o,
      Action::kRelease, Phase::kFailed, "OSVersionMismatch"},
 };
 
@@ -255,7 +349,8 @@ INSTANTIATE_TEST_SUITE_P(Table, DecideTest, ::testing::ValuesIn(kRows),
 
 TEST(StandbyHoldsTarget, NeedsStateVersionAndChecksum) {
   OsView os{.osversion = "KubeOS 2", .checksum = "AbC"};
-  AgentView a{.known = true, .standby_state = "installed", .standby_version = "KubeOS 2", .standby_sha256 = "abc"};
+  AgentView a{
+      .known = true, .standby_state = "installed", .standby_version = "KubeOS 2", .standby_sha256 = "abc"};
   EXPECT_TRUE(StandbyHoldsTarget(a, os, {}));
   a.standby_version = "KubeOS 3";
   EXPECT_FALSE(StandbyHoldsTarget(a, os, {}));

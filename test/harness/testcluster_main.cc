@@ -44,6 +44,21 @@ kubeos::Status CreateNodes(ControlPlane& cp, int count) {
   return kubeos::Status::Ok();
 }
 
+// A POSIX shell word for `s`: single-quoted, each ' written as '\'' (nothing inside single quotes is
+// special to the shell, so any path survives `eval "$(hack/cluster env)"`).
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  out += "'";
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,8 +128,8 @@ int main(int argc, char** argv) {
   if (env->parsed()) {
     auto cp = ControlPlane::Attach(state_dir);
     if (!cp.ok()) return Fail(cp.status());
-    std::printf("export KUBECONFIG=%s\n", (*cp)->admin_kubeconfig().c_str());
-    std::printf("export PATH=%s:$PATH\n", (*cp)->bin_dir().c_str());
+    std::printf("export KUBECONFIG=%s\n", ShellQuote((*cp)->admin_kubeconfig().string()).c_str());
+    std::printf("export PATH=%s:\"$PATH\"\n", ShellQuote((*cp)->bin_dir().string()).c_str());
     return 0;
   }
   if (status->parsed()) {

@@ -114,6 +114,8 @@ struct SysctlState {
   std::string key;
   std::string old_value;  // as read, trailing newline removed
   std::string value;
+  bool old_known = true;  // false: write-only parameter (e.g. vm.drop_caches, mode 0200): always written,
+                          // never restored
 };
 
 std::string Context(const SysConfig& c, std::string_view path) {
@@ -185,11 +187,18 @@ Status ApplyConfigs(const std::vector<SysConfig>& configs, const ConfigHost& hos
         auto it = sysctls.find(w.path);
         if (it == sysctls.end()) {
           StatusOr<std::string> old = host.ReadSysctl(w.path);
-          if (!old.ok()) {
+          if (!old.ok() && old.status().code() == StatusCode::kPermissionDenied) {
+            // Write-only parameter: the old value is unknown; write it anyway, without a restore.
+            log::Warn("kernel parameter cannot be read; writing it without a restore on failure",
+                      {{"model", c.model}, {"key", w.key}, {"error", old.status().ToString()}});
+            sysctl_order.push_back(w.path);
+            it = sysctls.emplace(w.path, SysctlState{w.key, "", "", /*old_known=*/false}).first;
+          } else if (!old.ok()) {
             return old.status().WithContext(fmt::format("{}: key {}", Context(c, ""), Quote(w.key)));
+          } else {
+            sysctl_order.push_back(w.path);
+            it = sysctls.emplace(w.path, SysctlState{w.key, StripNewline(*old), ""}).first;
           }
-          sysctl_order.push_back(w.path);
-          it = sysctls.emplace(w.path, SysctlState{w.key, StripNewline(*old), ""}).first;
         }
         it->second.value = std::move(w.value);
       }
@@ -282,11 +291,11 @@ Status ApplyConfigs(const std::vector<SysConfig>& configs, const ConfigHost& hos
   }
   for (const std::string& p : sysctl_order) {
     const SysctlState& st = sysctls[p];
-    if (TrimWhitespace(st.old_value) == st.value) continue;
+    if (st.old_known && TrimWhitespace(st.old_value) == st.value) continue;
     if (Status s = host.WriteSysctl(p, st.value); !s.ok()) {
       return rollback(s.WithContext(fmt::format("model \"kernel.sysctl\": key {}", Quote(st.key))));
     }
-    written_sysctls.push_back(p);
+    if (st.old_known) written_sysctls.push_back(p);  // a write-only parameter has nothing to restore
     log::Info("kernel parameter set", {{"key", st.key}, {"value", st.value}});
   }
   return Status::Ok();

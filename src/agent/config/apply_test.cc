@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 
@@ -307,6 +308,56 @@ TEST_F(ApplyTest, FailedRestoreIsDataLoss) {
   Status s = ApplyConfigs(SampleRequest(), host);
   EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
   EXPECT_NE(s.message().find("RESTORE FAILED"), std::string::npos);
+}
+
+// Issue 5: a write-only kernel parameter (vm.drop_caches is mode 0200) cannot be read first; it is written
+// anyway (no restore for it), instead of failing the request.
+class WriteOnlySysctlHost : public ConfigHost {
+ public:
+  WriteOnlySysctlHost(const ConfigHost& real, std::string write_only, bool fail_after)
+      : real_(real), write_only_(std::move(write_only)), fail_after_(fail_after) {}
+  StatusOr<std::optional<std::string>> ReadFile(const std::string& p) const override {
+    return real_.ReadFile(p);
+  }
+  StatusOr<bool> IsDirectory(const std::string& p) const override { return real_.IsDirectory(p); }
+  Status WriteFile(const std::string& p, std::string_view d, mode_t m) const override {
+    return real_.WriteFile(p, d, m);
+  }
+  Status RemoveFile(const std::string& p) const override { return real_.RemoveFile(p); }
+  StatusOr<std::string> ReadSysctl(const std::string& p) const override {
+    if (p == write_only_) return ErrnoError(EACCES, "open /proc/sys/" + p);
+    return real_.ReadSysctl(p);
+  }
+  Status WriteSysctl(const std::string& p, std::string_view v) const override {
+    writes_.emplace_back(p, v);
+    if (fail_after_ && v == "20") return UnavailableError("injected write failure");
+    return real_.WriteSysctl(p, v);
+  }
+  StatusOr<Slot> BootedSlot() const override { return real_.BootedSlot(); }
+  mutable std::vector<std::pair<std::string, std::string>> writes_;
+
+ private:
+  const ConfigHost& real_;
+  std::string write_only_;
+  bool fail_after_;
+};
+
+TEST_F(ApplyTest, WriteOnlySysctlIsWrittenWithoutRestore) {
+  WriteProc("vm/drop_caches", "");
+  LinuxConfigHost real = Host();
+  WriteOnlySysctlHost host(real, "vm/drop_caches", false);
+  Status s = ApplyConfigs({{"kernel.sysctl", "", {E("vm.drop_caches", 3), E("vm.swappiness", 10)}}}, host);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(ReadProc("vm/drop_caches"), "3\n");
+  EXPECT_EQ(ReadProc("vm/swappiness"), "10\n");
+  // A later failure restores what can be restored and does not try to "restore" the write-only one.
+  WriteOnlySysctlHost failing(real, "vm/drop_caches", true);
+  s = ApplyConfigs({{"kernel.sysctl", "", {E("vm.drop_caches", 1), E("vm.swappiness", 20)}}}, failing);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("undone"), std::string::npos) << s.ToString();
+  int drop_writes = 0;
+  for (const auto& [p, v] : failing.writes_) drop_writes += p == "vm/drop_caches" ? 1 : 0;
+  EXPECT_EQ(drop_writes, 1);
 }
 
 TEST(TargetPath, DefaultsAndAllowlists) {

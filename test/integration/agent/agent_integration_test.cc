@@ -1,6 +1,7 @@
 // os-agent against a simulated host (sim_host.h) and real HTTPS servers with real certificate files: the
 // install pipeline's success and failure cases, the trial/fallback cycle, the RPC contract (busy, status
 // during install, error code -1), and the grubenv format cross-checked with the real grub-editenv.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -111,21 +112,45 @@ class AgentTest : public ::testing::Test {
           {"certs", {{"ca_cert", ca}, {"client_cert", "client.crt"}, {"client_key", "client.key"}}}}});
   }
 
-  // The safety promise after any failed install: the booted slot untouched, the env still commits to it,
-  // and the standby is not marked usable (and holds no filesystem once writing began).
-  void ExpectSafeAfterFailure(const std::string& error_fragment) {
+  // Gives slot B a good, verified ROOT-B filesystem ("slot B v1", version "KubeOS 1.5") through the agent
+  // itself, so the failure tests can tell an invalidated standby from one that was never touched.
+  void PreinstallStandby() {
+    std::filesystem::path v15 = host_->dir() / "v15.ext4";
+    ASSERT_TRUE(MakeExtImage(v15, uint64_t{4} * 1024 * 1024, "slot B v1").ok());
+    json req = Request(v15.string(), agent::Sha256Hex(*ReadFile(v15)));
+    req[0]["version"] = "KubeOS 1.5";
+    StatusOr<json> r = host_->Call("prepare_upgrade", req);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(ReadHello(host_->slot(Slot::kB)), "slot B v1");
+    ASSERT_EQ(*agent::ReadExtLabel(host_->slot(Slot::kB)), "ROOT-B");
+    ASSERT_EQ(host_->AgentStatus()["slots"]["B"]["state"], "installed");
+  }
+
+  enum class Standby {
+    kInvalidated,  // the failure came after payload bytes: B is invalid and holds no filesystem
+    kKept,         // the failure came before any payload byte: B still holds its verified image
+  };
+  // The safety promise after any failed install (call PreinstallStandby first): the booted slot untouched,
+  // the env still commits to it, and the standby either invalidated or kept as it was.
+  void ExpectSafeAfterFailure(const std::string& error_fragment, Standby standby = Standby::kInvalidated) {
     EXPECT_EQ(FileSha256(host_->slot(Slot::kA)), slot_a_sha_);
     EXPECT_EQ(host_->EnvList(), "saved_entry=A\n");
     json st = host_->AgentStatus();
     EXPECT_EQ(st["booted_slot"], "A");
     std::string b = st["slots"]["B"]["state"];
-    EXPECT_TRUE(b == "invalid" || b == "empty") << b;
-    EXPECT_FALSE(agent::ReadExtLabel(host_->slot(Slot::kB)).ok()) << "standby has a visible filesystem";
+    if (standby == Standby::kInvalidated) {
+      EXPECT_EQ(b, "invalid");
+      EXPECT_FALSE(agent::ReadExtLabel(host_->slot(Slot::kB)).ok()) << "standby has a visible filesystem";
+      EXPECT_EQ(host_->Call("upgrade").status().code(), StatusCode::kFailedPrecondition);  // nothing to boot
+    } else {
+      EXPECT_EQ(b, "installed") << "a failure before the first payload byte invalidated the standby";
+      EXPECT_EQ(st["slots"]["B"]["version"], "KubeOS 1.5");
+      EXPECT_EQ(ReadHello(host_->slot(Slot::kB)), "slot B v1");
+    }
     ASSERT_TRUE(st["last_operation"].is_object()) << st.dump();
     EXPECT_FALSE(st["last_operation"]["ok"].get<bool>());
     EXPECT_NE(st["last_operation"]["message"].get<std::string>().find(error_fragment), std::string::npos)
         << st["last_operation"].dump();
-    EXPECT_EQ(host_->Call("upgrade").status().code(), StatusCode::kUnknown);  // nothing to boot
     EXPECT_FALSE(std::filesystem::exists(host_->reboot_marker()));
   }
 
@@ -190,7 +215,8 @@ TEST_F(AgentTest, FailedTrialFallsBackAndIsReported) {
   ASSERT_TRUE(st["last_fallback"].is_object()) << st.dump();
   EXPECT_NE(st["last_fallback"]["message"].get<std::string>().find("KubeOS 2"), std::string::npos);
   EXPECT_EQ(host_->EnvList(), "saved_entry=A\n");
-  EXPECT_EQ(host_->Call("upgrade").status().code(), StatusCode::kUnknown);  // a failed slot is not retried
+  EXPECT_EQ(host_->Call("upgrade").status().code(),
+            StatusCode::kFailedPrecondition);  // a failed slot is not retried
 }
 
 TEST_F(AgentTest, RollbackBootsTheOtherSlot) {
@@ -225,6 +251,27 @@ TEST_F(AgentTest, LocalFileInstall) {
   EXPECT_EQ(ReadHello(host_->slot(Slot::kB)), "slot B v2");
 }
 
+// An image whose size is not a multiple of the direct-I/O block (4 KiB) nor of the 4 MiB chunk: the body
+// goes through O_DIRECT, the unaligned tail through the page cache; the result must be byte-exact.
+TEST_F(AgentTest, OddSizedImageIsWrittenExactly) {
+  std::filesystem::path odd = host_->dir() / "odd.ext4";
+  ASSERT_TRUE(
+      RunTool({"mke2fs", "-q", "-F", "-t", "ext4", "-b", "1024", "-L", "image", odd.string(), "5123k"}).ok());
+  std::string bytes = *ReadFile(odd);
+  ASSERT_EQ(bytes.size() % 4096, 3072u);
+  StatusOr<json> r = PrepareFrom(odd.string(), agent::Sha256Hex(bytes));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::string slot = *ReadFile(host_->slot(Slot::kB));
+  ASSERT_GE(slot.size(), bytes.size());
+  // Byte-exact apart from the primary superblock (1024..2047), where the agent sets the label (and its
+  // checksum).
+  EXPECT_EQ(slot.substr(0, 1024), bytes.substr(0, 1024));
+  EXPECT_EQ(agent::Sha256Hex(std::string_view(slot).substr(2048, bytes.size() - 2048)),
+            agent::Sha256Hex(std::string_view(bytes).substr(2048)))
+      << "slot content differs from the image";
+  EXPECT_EQ(*agent::ReadExtLabel(host_->slot(Slot::kB)), "ROOT-B");
+}
+
 TEST_F(AgentTest, ResumesATruncatedDownloadWithRange) {
   auto server = Serve(image_bytes_);
   StatusOr<json> r =
@@ -235,21 +282,24 @@ TEST_F(AgentTest, ResumesATruncatedDownloadWithRange) {
 }
 
 TEST_F(AgentTest, WrongCaIsRefused) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_);
   StatusOr<json> r =
       PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_), true, "other-ca.crt");
   ASSERT_FALSE(r.ok());
-  ExpectSafeAfterFailure("certificate");
+  ExpectSafeAfterFailure("certificate", Standby::kKept);
 }
 
 TEST_F(AgentTest, MissingClientCertIsRefused) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_, /*mtls=*/true);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_), false);
   ASSERT_FALSE(r.ok());
-  ExpectSafeAfterFailure("GET https://127.0.0.1");
+  ExpectSafeAfterFailure("GET https://127.0.0.1", Standby::kKept);
 }
 
 TEST_F(AgentTest, ChecksumMismatchActivatesNothing) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex("something else"));
   ASSERT_FALSE(r.ok());
@@ -258,6 +308,7 @@ TEST_F(AgentTest, ChecksumMismatchActivatesNothing) {
 }
 
 TEST_F(AgentTest, TruncatedBodyFailsAfterResumes) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/truncate/os.img", agent::Sha256Hex(image_bytes_));
   ASSERT_FALSE(r.ok());
@@ -265,6 +316,7 @@ TEST_F(AgentTest, TruncatedBodyFailsAfterResumes) {
 }
 
 TEST_F(AgentTest, StalledBodyTimesOut) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/stall/os.img", agent::Sha256Hex(image_bytes_));
   ASSERT_FALSE(r.ok());
@@ -272,11 +324,12 @@ TEST_F(AgentTest, StalledBodyTimesOut) {
 }
 
 TEST_F(AgentTest, PlainHttpNeedsFlagSafe) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_, false, /*tls=*/false);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(server->requests(), 0) << "no byte may be fetched over plain http without flagSafe";
-  ExpectSafeAfterFailure("not safe");
+  ExpectSafeAfterFailure("not safe", Standby::kKept);  // refused before the install began
   // With flagSafe it works.
   json req = Request(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_));
   req[0]["flag_safe"] = true;
@@ -285,20 +338,22 @@ TEST_F(AgentTest, PlainHttpNeedsFlagSafe) {
 }
 
 TEST_F(AgentTest, NotFound) {
+  PreinstallStandby();
   auto server = Serve(image_bytes_);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/missing/os.img", agent::Sha256Hex(image_bytes_));
   ASSERT_FALSE(r.ok());
-  ExpectSafeAfterFailure("404");
+  ExpectSafeAfterFailure("404", Standby::kKept);
 }
 
 TEST_F(AgentTest, PartitionTooSmall) {
+  PreinstallStandby();
   std::filesystem::path big = host_->dir() / "big.ext4";
   ASSERT_TRUE(MakeExtImage(big, kSlotBytes + uint64_t{4} * 1024 * 1024, "too big").ok());
   std::string bytes = *ReadFile(big);
   auto server = Serve(bytes);
   StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(bytes));
   ASSERT_FALSE(r.ok());
-  ExpectSafeAfterFailure("holds");
+  ExpectSafeAfterFailure("holds", Standby::kKept);  // refused from the size, before writing
 }
 
 TEST_F(AgentTest, SlotEvidenceDisagreementRefusesInstall) {
@@ -336,6 +391,7 @@ TEST_F(AgentTest, BusyAndStatusDuringInstall) {
   StatusOr<json> busy = host_->Call("upgrade");
   ASSERT_FALSE(busy.ok());
   EXPECT_EQ(busy.status().message(), "Busy: os-agent is processing another request");
+  EXPECT_EQ(busy.status().code(), StatusCode::kBusy) << "error.data.code not mapped by the client";
   install.join();
   EXPECT_TRUE(host_->AgentStatus()["operation"].is_null());
 }
@@ -346,17 +402,19 @@ TEST_F(AgentTest, RpcContract) {
   StatusOr<json> bad = host_->Call("prepare_upgrade", json::array({{{"image_type", "qcow"}}}));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("Invalid image type \"qcow\""), std::string::npos);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   StatusOr<json> cfg =
       host_->Call("configure",
-                  json::parse(R"([{"configs":[{"model":"kernel.sysctl","config_path":"","contents":{}}]}])"));
+                  json::parse(R"([{"configs":[{"model":"kernel.nosuch","config_path":"","contents":{}}]}])"));
   ASSERT_FALSE(cfg.ok());
-  EXPECT_NE(cfg.status().message().find("not built into this agent yet"), std::string::npos);
+  EXPECT_NE(cfg.status().message().find("kernel.nosuch"), std::string::npos) << cfg.status().ToString();
   // Raw wire check: error code -1 and newline-terminated response.
   StatusOr<std::string> raw =
       RawExchange(host_->socket(), R"({"jsonrpc":"2.0","method":"upgrade","params":[],"id":3})");
   ASSERT_TRUE(raw.ok()) << raw.status().ToString();
   json resp = json::parse(*raw);
   EXPECT_EQ(resp["error"]["code"], -1);
+  EXPECT_EQ(resp["error"]["data"]["code"], "FailedPrecondition") << resp.dump();
   EXPECT_EQ(resp["id"], 3);
   EXPECT_EQ(raw->back(), '\n');
   struct stat st {};
@@ -364,6 +422,61 @@ TEST_F(AgentTest, RpcContract) {
   EXPECT_EQ(st.st_mode & 0777, 0640u);
   ASSERT_EQ(stat(host_->socket().parent_path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0750u);
+}
+
+// configure through the RPC, on the models of src/agent/config/: several models in one request land
+// together; a request with one bad model changes nothing; grub.cmdline.current edits the booted slot's entry.
+TEST_F(AgentTest, ConfigureAppliesEveryModelOrNone) {
+  const std::filesystem::path root = host_->config_root();
+  std::filesystem::create_directories(root / "etc");
+  std::filesystem::create_directories(root / "var/lib/kubelet");
+  std::filesystem::create_directories(root / "boot/efi/EFI/openEuler");
+  std::filesystem::create_directories(host_->proc_sys() / "net/core");
+  ASSERT_TRUE(WriteFileAtomic(host_->proc_sys() / "net/core/somaxconn", "4096\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(root / "etc/sysctl.conf", "# keep me\nvm.swappiness = 10\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(root / "var/lib/kubelet/config.yaml", "kind: KubeletConfiguration\n").ok());
+  const std::string grub =
+      "menuentry 'A' {\n  linux /vmlinuz root=LABEL=ROOT-A ro kubeos.slot=A quiet\n}\n"
+      "menuentry 'B' {\n  linux /vmlinuz root=LABEL=ROOT-B ro kubeos.slot=B quiet\n}\n";
+  ASSERT_TRUE(WriteFileAtomic(root / "boot/efi/EFI/openEuler/grub.cfg", grub).ok());
+
+  StatusOr<json> ok = host_->Call("configure", json::parse(R"([{"configs":[
+      {"model":"kernel.sysctl","config_path":"","contents":{"net.core.somaxconn":{"value":8192,"operation":""}}},
+      {"model":"kernel.sysctl.persist","config_path":"","contents":{"vm.swappiness":{"value":"1","operation":""}}},
+      {"model":"kubernetes.kubelet","config_path":"","contents":{"maxPods":{"value":42,"operation":""}}},
+      {"model":"grub.cmdline.current","config_path":"","contents":{"quiet":{"value":"","operation":"delete"}}}
+  ]}])"));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ((*ok)["status"], "Configured");
+  EXPECT_EQ(ReadFile(host_->proc_sys() / "net/core/somaxconn").value_or(""), "8192\n");
+  EXPECT_EQ(ReadFile(root / "etc/sysctl.conf").value_or(""), "# keep me\nvm.swappiness = 1\n");
+  EXPECT_NE(ReadFile(root / "var/lib/kubelet/config.yaml").value_or("").find("maxPods: 42"),
+            std::string::npos);
+  std::string grub_after = ReadFile(root / "boot/efi/EFI/openEuler/grub.cfg").value_or("");
+  EXPECT_NE(grub_after.find("kubeos.slot=A\n"), std::string::npos) << grub_after;        // booted: edited
+  EXPECT_NE(grub_after.find("kubeos.slot=B quiet\n"), std::string::npos) << grub_after;  // other: kept
+
+  // A bad second model: the first is not applied either, and the error names the model and the path.
+  const std::string sysctl_before = ReadFile(root / "etc/sysctl.conf").value_or("");
+  StatusOr<json> bad = host_->Call("configure", json::parse(R"([{"configs":[
+      {"model":"kernel.sysctl.persist","config_path":"","contents":{"vm.swappiness":{"value":"60","operation":""}}},
+      {"model":"pam.limits","config_path":"/etc/shadow","contents":{"* soft nofile":{"value":"1","operation":""}}}
+  ]}])"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("pam.limits"), std::string::npos) << bad.status().ToString();
+  EXPECT_EQ(ReadFile(root / "etc/sysctl.conf").value_or(""), sysctl_before);
+  json st = host_->AgentStatus();
+  EXPECT_EQ(st["last_operation"]["name"], "configure");
+  EXPECT_FALSE(st["last_operation"]["ok"].get<bool>());
+
+  // New keys are appended in request order, which must survive the server's parse of the frame (sent raw:
+  // nlohmann::json on this side would sort them).
+  StatusOr<std::string> raw = RawExchange(host_->socket(), R"({"jsonrpc":"2.0","method":"configure","id":9,
+      "params":[{"configs":[{"model":"kernel.sysctl.persist","config_path":"","contents":{
+        "vm.zzz":{"value":"1","operation":""},"net.aaa":{"value":"2","operation":""}}}]}]})");
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  EXPECT_EQ(json::parse(*raw)["result"]["status"], "Configured") << *raw;
+  EXPECT_EQ(ReadFile(root / "etc/sysctl.conf").value_or(""), sysctl_before + "vm.zzz=1\nnet.aaa=2\n");
 }
 
 TEST_F(AgentTest, NotifiesSystemdWhenReady) {
@@ -385,6 +498,128 @@ TEST_F(AgentTest, NotifiesSystemdWhenReady) {
 }
 
 // The grubenv format, both directions, against the real grub-editenv.
+// Issue 4 section 4: a trial whose health checks fail makes the FOLLOWING boot the old slot (not another try
+// of the bad image), and the failure is reported before the reboot.
+TEST(AgentTrial, FailedHealthCheckMakesTheNextBootTheOldSlot) {
+  StatusOr<SimHost> h = SimHost::Create({{"health_checks", {{"false"}}}, {"trial_deadline_seconds", 30}});
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  SimHost& host = *h;
+  std::filesystem::path image = host.dir() / "image.ext4";
+  ASSERT_TRUE(MakeExtImage(image, uint64_t{8} * 1024 * 1024, "slot B v2").ok());
+  ASSERT_TRUE(host.StartAgent().ok());
+  json req = json::array({{{"version", "KubeOS 2"},
+                           {"check_sum", agent::Sha256Hex(*ReadFile(image))},
+                           {"image_type", "disk"},
+                           {"image_url", image.string()}}});
+  StatusOr<json> r = host.Call("prepare_upgrade", req);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(host.Call("upgrade").ok());
+  ASSERT_TRUE(host.StopAgent().ok());
+  std::filesystem::remove(host.reboot_marker());
+  ASSERT_EQ(*host.Reboot(), Slot::kB);
+  ASSERT_EQ(host.EnvList(), "saved_entry=B\nboot_tries=1\nfallback_entry=A\n");
+  ASSERT_TRUE(host.StartAgent().ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!std::filesystem::exists(host.reboot_marker()) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(std::filesystem::exists(host.reboot_marker())) << "the agent did not reboot the failed trial";
+  EXPECT_EQ(host.EnvList(), "saved_entry=A\n") << "the env still leads to the failed slot";
+  json st = host.AgentStatus();
+  EXPECT_EQ(st["slots"]["B"]["state"], "failed") << st.dump();
+  ASSERT_TRUE(st["last_fallback"].is_object()) << st.dump();
+  EXPECT_NE(st["last_fallback"]["message"].get<std::string>().find("health checks"), std::string::npos);
+  ASSERT_TRUE(host.StopAgent().ok());
+  EXPECT_EQ(*host.Reboot(), Slot::kA);
+  ASSERT_TRUE(host.StartAgent().ok());
+  st = host.AgentStatus();
+  EXPECT_EQ(st["booted_slot"], "A");
+  EXPECT_EQ(st["slots"]["B"]["state"], "failed");
+  EXPECT_TRUE(st["last_fallback"].is_object());
+}
+
+// A reboot command that fails must not leave "upgrade ok" in the status.
+TEST(AgentTrial, FailedRebootCommandIsRecordedAsAFailure) {
+  StatusOr<SimHost> h = SimHost::Create({{"reboot", {"false"}}});
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  SimHost& host = *h;
+  std::filesystem::path image = host.dir() / "image.ext4";
+  ASSERT_TRUE(MakeExtImage(image, uint64_t{4} * 1024 * 1024, "slot B v2").ok());
+  ASSERT_TRUE(host.StartAgent().ok());
+  json req = json::array({{{"version", "KubeOS 2"},
+                           {"check_sum", agent::Sha256Hex(*ReadFile(image))},
+                           {"image_type", "disk"},
+                           {"image_url", image.string()}}});
+  ASSERT_TRUE(host.Call("prepare_upgrade", req).ok());
+  for (const char* method : {"upgrade", "rollback"}) {
+    SCOPED_TRACE(method);
+    StatusOr<json> r = host.Call(method);
+    EXPECT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("reboot"), std::string::npos) << r.status().message();
+    json st = host.AgentStatus();
+    ASSERT_TRUE(st["last_operation"].is_object()) << st.dump();
+    EXPECT_EQ(st["last_operation"]["name"], method);
+    EXPECT_FALSE(st["last_operation"]["ok"].get<bool>()) << st.dump();
+    EXPECT_NE(st["last_operation"]["message"].get<std::string>().find("reboot"), std::string::npos);
+    EXPECT_TRUE(st["operation"].is_null());
+  }
+}
+
+// While configure runs, status must not show the previous install's phase. The kernel parameter is a FIFO,
+// so the configure blocks on reading it until the test writes the value.
+TEST_F(AgentTest, StatusDuringConfigureShowsNoInstallPhase) {
+  ASSERT_TRUE(PrepareFrom(image_.string(), agent::Sha256Hex(image_bytes_)).ok());  // phase "done" now
+  const std::filesystem::path fifo = host_->proc_sys() / "net/core/somaxconn";
+  std::filesystem::create_directories(fifo.parent_path());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::thread configure([&] {
+    StatusOr<json> r = host_->Call("configure", json::parse(R"([{"configs":[{"model":"kernel.sysctl",
+        "config_path":"","contents":{"net.core.somaxconn":{"value":"128","operation":""}}}]}])"));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  });
+  json op;
+  for (int i = 0; i < 200 && !op.is_object(); ++i) {
+    op = host_->AgentStatus()["operation"];
+    if (!op.is_object()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(op.is_object());
+  if (op.is_object()) {
+    EXPECT_EQ(op["name"], "configure");
+    EXPECT_FALSE(op.contains("phase")) << op.dump();
+  }
+  int fd = open(fifo.c_str(), O_RDWR | O_CLOEXEC);  // unblocks the agent's open; same value: no write back
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "128\n", 4), 4);
+  close(fd);
+  configure.join();
+}
+
+// SIGTERM during a slow trial health check: the agent stops promptly instead of waiting for the check.
+TEST(AgentTrial, StopDuringASlowHealthCheckIsPrompt) {
+  StatusOr<SimHost> h = SimHost::Create(
+      {{"health_checks", json::array({json::array({"sleep", "60"})})}, {"trial_deadline_seconds", 120}});
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  SimHost& host = *h;
+  std::filesystem::path image = host.dir() / "image.ext4";
+  ASSERT_TRUE(MakeExtImage(image, uint64_t{4} * 1024 * 1024, "slot B v2").ok());
+  ASSERT_TRUE(host.StartAgent().ok());
+  json req = json::array({{{"version", "KubeOS 2"},
+                           {"check_sum", agent::Sha256Hex(*ReadFile(image))},
+                           {"image_type", "disk"},
+                           {"image_url", image.string()}}});
+  ASSERT_TRUE(host.Call("prepare_upgrade", req).ok());
+  ASSERT_TRUE(host.Call("upgrade").ok());
+  ASSERT_TRUE(host.StopAgent().ok());
+  ASSERT_EQ(*host.Reboot(), Slot::kB);
+  ASSERT_TRUE(host.StartAgent().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the check is running now
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(host.StopAgent().ok());
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(seconds, 4.0) << "SIGTERM waited for the health check (Stop's grace is 5 s, then SIGKILL)";
+  EXPECT_EQ(host.EnvList(), "saved_entry=B\nboot_tries=1\nfallback_entry=A\n") << "a stop is no verdict";
+}
+
 TEST(GrubEnvCrossCheck, OursAndGrubEditenvAgree) {
   StatusOr<TempDir> dir = TempDir::Create("grubenv-x");
   ASSERT_TRUE(dir.ok());

@@ -68,7 +68,8 @@ std::string FileSha256(const std::filesystem::path& p) {
 StatusOr<SimHost> SimHost::Create(const nlohmann::json& extra_host, uint64_t slot_bytes) {
   KUBEOS_ASSIGN_OR_RETURN(TempDir dir, TempDir::Create("agent-sim"));
   std::filesystem::path d = dir.path();
-  for (const char* sub : {"persist", "certs", "run"}) std::filesystem::create_directories(d / sub);
+  for (const char* sub : {"persist", "certs", "run", "root", "proc-sys"})
+    std::filesystem::create_directories(d / sub);
   KUBEOS_RETURN_IF_ERROR(MakeExtImage(d / "slotA", slot_bytes, "slot A v1"));
   KUBEOS_RETURN_IF_ERROR(RunTool({"e2label", (d / "slotA").string(), "ROOT-A"}).status());
   std::filesystem::resize_file(d / "slotA", slot_bytes);
@@ -90,6 +91,8 @@ StatusOr<SimHost> SimHost::Create(const nlohmann::json& extra_host, uint64_t slo
                          {"persist_dir", (d / "persist").string()},
                          {"certs_dir", (d / "certs").string()},
                          {"socket", (d / "run" / "os-agent.sock").string()},
+                         {"config_root", (d / "root").string()},
+                         {"proc_sys", (d / "proc-sys").string()},
                          {"stall_timeout_seconds", 1}};
   host.update(extra_host);
   SimHost sim(std::move(dir), host);
@@ -162,8 +165,8 @@ StatusOr<agent::Slot> SimHost::Reboot() {
   KUBEOS_ASSIGN_OR_RETURN(agent::GrubEnv env, agent::ReadGrubEnvFile(this->env()));
   agent::GrubBoot b = agent::SimulateGrubBoot(env);
   // GRUB's save_env rewrites the file in place; grub-editenv does the same, so use it.
-  std::vector<std::string> argv = {"grub-editenv", this->env().string(), "unset",
-                                   "boot_tries",   "fallback_entry",     "next_entry"};
+  std::vector<std::string> argv = {"grub-editenv",   this->env().string(), "unset",           "boot_tries",
+                                   "fallback_entry", "next_entry",         "kubeos_fell_back"};
   KUBEOS_RETURN_IF_ERROR(RunTool(argv).status());
   for (const auto& [k, v] : b.env_after.entries()) {
     KUBEOS_RETURN_IF_ERROR(RunTool({"grub-editenv", this->env().string(), "set", k + "=" + v}).status());

@@ -46,6 +46,10 @@ class SimHost {
   std::filesystem::path env() const { return dir() / "grubenv"; }
   std::filesystem::path certs() const { return dir() / "certs"; }
   std::filesystem::path socket() const { return dir() / "run" / "os-agent.sock"; }
+  // The configure RPC's host root ("/" of the simulated machine) and its stand-in for /proc/sys (a plain
+  // directory: unprivileged tests cannot write the real one).
+  std::filesystem::path config_root() const { return dir() / "root"; }
+  std::filesystem::path proc_sys() const { return dir() / "proc-sys"; }
   std::filesystem::path reboot_marker() const { return dir() / "rebooted"; }
   std::filesystem::path state_file() const { return dir() / "persist" / "os-agent" / "state.json"; }
 

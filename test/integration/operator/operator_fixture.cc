@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -52,6 +53,8 @@ json YamlToJson(const YAML::Node& n) {
   }
 }
 
+constexpr std::chrono::milliseconds kLabelToIdle{150};
+
 template <typename Pred>
 bool WaitFor(Pred pred, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -74,9 +77,10 @@ void InstallCrds(kube::Client& client) {
     ASSERT_TRUE(created.ok() || created.status().code() == StatusCode::kAlreadyExists)
         << created.status().ToString();
   }
-  ASSERT_TRUE(WaitFor([&] { return client.List(api::OsResource(), "default").ok(); }, std::chrono::seconds(30)));
   ASSERT_TRUE(
-      WaitFor([&] { return client.List(api::OsInstanceResource(), "default").ok(); }, std::chrono::seconds(30)));
+      WaitFor([&] { return client.List(api::OsResource(), "default").ok(); }, std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return client.List(api::OsInstanceResource(), "default").ok(); },
+                      std::chrono::seconds(30)));
 }
 
 std::pair<int, std::string> HttpGet(int port, const std::string& path) {
@@ -124,8 +128,8 @@ OperatorProcess OperatorProcess::Start(const std::string& identity, const std::f
                                    "UTC"};
   if (leader_elect) {
     // Short timings keep the hand-over test fast; the protocol is the same as with 15/10/2.
-    for (const char* a : {"--leader-elect", "--leader-elect-lease-duration=3", "--leader-elect-renew-deadline=2",
-                          "--leader-elect-retry-period=0.5"}) {
+    for (const char* a : {"--leader-elect", "--leader-elect-lease-duration=3",
+                          "--leader-elect-renew-deadline=2", "--leader-elect-retry-period=0.5"}) {
       argv.emplace_back(a);
     }
   }
@@ -168,13 +172,15 @@ Fleet::Fleet(kube::Client& client, const std::string& prefix, const std::string&
                           .on_update = [this](const Ptr&, const Ptr& o) { OnOsInstance(*o); }});
   informer_->Start();
   EXPECT_TRUE(informer_->WaitForSync(std::chrono::seconds(30)));
-  worker_ = std::jthread([this](const std::stop_token& st) { Work(st); });
+  for (int i = 0; i < std::max(1, behaviour_.workers); ++i) {
+    workers_.emplace_back([this](const std::stop_token& st) { Work(st); });
+  }
 }
 
 Fleet::~Fleet() {
   queue_.ShutDown();
-  worker_.request_stop();
-  if (worker_.joinable()) worker_.join();
+  for (auto& w : workers_) w.request_stop();
+  workers_.clear();  // joins
   informer_->Stop();
 }
 
@@ -215,8 +221,9 @@ void Fleet::Finish(const std::string& node) {
   const bool fail = behaviour_.fail.count(node) != 0;
   json status_patch = json::object();
   if (fail) {
-    status_patch = {{"status",
-                     {{"phase", "Failed"}, {"targetVersion", behaviour_.upgrade_to}, {"message", "injected failure"}}}};
+    status_patch = {
+        {"status",
+         {{"phase", "Failed"}, {"targetVersion", behaviour_.upgrade_to}, {"message", "injected failure"}}}};
   } else if (nodestatus == "config") {
     status_patch = {{"status", {{"sysconfigs", (*osi)["spec"].value("sysconfigs", json::object())}}}};
   } else {
@@ -229,10 +236,13 @@ void Fleet::Finish(const std::string& node) {
                             "status");
     ASSERT_TRUE(st.ok()) << st.status().ToString();
   }
-  auto unlabel = client_.Patch(kube::Resource::Nodes(), "", node, kube::PatchType::kMerge,
-                               {{"metadata",
-                                 {{"labels", {{api::kUpgradingLabel, nullptr}, {api::kConfiguringLabel, nullptr}}}}}});
+  auto unlabel = client_.Patch(
+      kube::Resource::Nodes(), "", node, kube::PatchType::kMerge,
+      {{"metadata", {{"labels", {{api::kUpgradingLabel, nullptr}, {api::kConfiguringLabel, nullptr}}}}}});
   ASSERT_TRUE(unlabel.ok()) << unlabel.status().ToString();
+  // A real proxy does work between the two writes; the pause also makes sure the hand-off is driven by the
+  // OSInstance event itself, not by a pass that happened to run late after the label event.
+  std::this_thread::sleep_for(kLabelToIdle);
   auto idle = client_.Patch(api::OsInstanceResource(), "default", node, kube::PatchType::kMerge,
                             {{"spec", {{"nodestatus", "idle"}}}});
   ASSERT_TRUE(idle.ok()) << idle.status().ToString();

@@ -38,7 +38,8 @@ struct OperatorProcess {
   std::filesystem::path log;
   std::optional<Process> proc;
 
-  static OperatorProcess Start(const std::string& identity, const std::filesystem::path& dir, bool leader_elect);
+  static OperatorProcess Start(const std::string& identity, const std::filesystem::path& dir,
+                               bool leader_elect);
   bool Ready() const { return HttpGet(health_port, "/readyz").first == 200; }
   std::string Metrics() const { return HttpGet(metrics_port, "/metrics").second; }
   bool Leader() const { return Metrics().find("\nkubeos_leader 1\n") != std::string::npos; }
@@ -47,8 +48,9 @@ struct OperatorProcess {
 // What the fake proxy does when a node is assigned.
 struct ProxyBehaviour {
   std::chrono::milliseconds work{300};
-  std::string upgrade_to;           // osImage written on success (upgrade, rollback)
-  std::set<std::string> fail;       // nodes that report Failed instead
+  std::string upgrade_to;      // osImage written on success (upgrade, rollback)
+  std::set<std::string> fail;  // nodes that report Failed instead
+  int workers = 1;             // nodes finished in parallel (the bench uses more)
 };
 
 // Nodes `<prefix>-0..n-1` labelled upgrade.openeuler.org/node-selector=<selector>, Ready, osImage
@@ -56,7 +58,8 @@ struct ProxyBehaviour {
 // checker over the fleet's OSInstances.
 class Fleet {
  public:
-  Fleet(kube::Client& client, const std::string& prefix, const std::string& selector, int n, ProxyBehaviour b);
+  Fleet(kube::Client& client, const std::string& prefix, const std::string& selector, int n,
+        ProxyBehaviour b);
   ~Fleet();
 
   const std::vector<std::string>& nodes() const { return nodes_; }
@@ -81,16 +84,16 @@ class Fleet {
   std::vector<std::string> nodes_;
   std::set<std::string> node_set_;
   mutable std::mutex mu_;
-  std::map<std::string, std::string> nodestatus_;  // guarded by mu_
-  std::set<std::string> scheduled_;                // guarded by mu_
+  std::map<std::string, std::string> nodestatus_;                // guarded by mu_
+  std::set<std::string> scheduled_;                              // guarded by mu_
   std::vector<std::pair<std::string, SteadyTime>> assignments_;  // guarded by mu_
-  std::vector<SteadyTime> finishes_;                              // guarded by mu_
+  std::vector<SteadyTime> finishes_;                             // guarded by mu_
   std::map<std::string, nlohmann::json> labels_at_finish_;       // guarded by mu_
   std::atomic<int> max_working_{0};
   std::atomic<int> finished_{0};
   kube::WorkQueue<std::string> queue_;
   std::unique_ptr<kube::JsonInformer> informer_;
-  std::jthread worker_;
+  std::vector<std::jthread> workers_;
 };
 
 }  // namespace kubeos::testing
