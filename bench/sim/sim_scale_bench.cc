@@ -118,9 +118,9 @@ int RunKwok(int nodes, int budget, int work_s, int writers, const std::string& k
   }
   kubeos::sim::SimCluster& c = **cluster;
   const std::string target = "KubeOS v2";
-  // Its own client and limiter (not shared with the monitor). Not unthrottled: 1,000 OSInstance creates in one
-  // burst leave os-operator's OSInstance informer relisting ("resourceVersion too old") and the rollout never
-  // starts (reported; real proxies start over seconds, each with its own limiter).
+  // Its own client and limiter (not shared with the monitor). Not unthrottled: 1,000 OSInstance creates in
+  // one burst leave os-operator's OSInstance informer relisting ("resourceVersion too old") and the rollout
+  // never starts (reported; real proxies start over seconds, each with its own limiter).
   kubeos::kube::RestConfig standin_config = c.control_plane().AdminConfig();
   standin_config.qps = 200;
   standin_config.burst = 400;
