@@ -32,7 +32,7 @@ constexpr const char* kClientKeyFile = "client-key.pem";
 // The demo waits this long after a halted rollout settles, to show that nothing else is assigned.
 constexpr milliseconds kHaltQuietPeriod{3000};
 // After the last node finished, os-operator reports Completed within a planning pass.
-constexpr milliseconds kCompletedGrace{5000};
+constexpr milliseconds kCompletedGrace{20000};
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -333,7 +333,9 @@ json Demo::RunPhase(const Phase& ph, bool* ok) {
   json handoff_ms = json::array();
   for (milliseconds h : handoffs) handoff_ms.push_back(h.count());
   bool invariants = tracker.pdb_violations() == 0 && tracker.budget_violations() == 0 && c.cordoned == 0;
-  bool phase_ok = done && invariants && (!ph.expect_halt || !fell_back.empty());
+  // A rollout only passes when os-operator itself reports it Completed (for this generation) or, for the
+  // broken image, when nodes fell back by themselves.
+  bool phase_ok = done && invariants && (ph.expect_halt ? !fell_back.empty() : v.os.rollout == "Completed");
   *ok = *ok && phase_ok;
   std::sort(per_node.begin(), per_node.end());
   result.update({{"ok", phase_ok},

@@ -144,6 +144,12 @@ ClusterView ClusterMonitor::Snapshot() const {
     for (const json& b : j.value("/status/badVersions"_json_pointer, json::array())) {
       o.bad_versions.push_back(b.value("version", ""));
     }
+    if (Int(j, "/status/observedGeneration"_json_pointer) != Int(j, "/metadata/generation"_json_pointer)) {
+      // The status still describes an earlier spec (e.g. the previous target): not this rollout's state.
+      o.rollout = "Pending";
+      o.reason.clear();
+      o.message.clear();
+    }
   }
   return v;
 }

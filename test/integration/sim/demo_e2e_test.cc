@@ -63,6 +63,7 @@ TEST(DemoE2E, UpgradeRollbackAndHaltedBrokenVersion) {
   ASSERT_NE(back, nullptr) << r->output;
   EXPECT_TRUE(back->value("completed", false)) << r->output;
   EXPECT_EQ(back->value("on_target", 0), kNodes);
+  EXPECT_EQ(back->value("os_rollout", ""), "Completed");
   ExpectInvariants(*back);
 
   const nlohmann::json* bad = PhaseNamed(s, "broken");
