@@ -1,8 +1,9 @@
 // Durable file writes and small file helpers.
 //
 // WriteFileAtomic: temp file in the same directory, write, fsync, rename over the target, fsync the
-// file again (FAT keeps directory entries with the inode) and the directory. A crash at any point leaves either the old or the new content, never a mix. Thread-safe (no
-// shared state); concurrent writers of the same path race, last rename wins.
+// file again (FAT keeps directory entries with the inode) and the directory. A crash at any point leaves
+// either the old or the new content, never a mix. Thread-safe (no shared state); concurrent writers of the
+// same path race, last rename wins.
 #pragma once
 
 #include <sys/types.h>
