@@ -266,6 +266,10 @@ json Demo::RunPhase(const Phase& ph, bool* ok) {
   ClusterView v = prev;
   while (Clock::now() < deadline) {
     v = monitor_->WaitForChange(milliseconds(250));
+    if (CountUnavailable(v) > o_.max_unavailable) {
+      // Confirm against a quorum read before counting it (see ClusterMonitor::QuorumSnapshot).
+      if (StatusOr<ClusterView> q = monitor_->QuorumSnapshot(); q.ok()) v = std::move(*q);
+    }
     Clock::time_point now = Clock::now();
     tracker.Observe(v, now);
     Counts c = CountNodes(v, ph.target);

@@ -35,7 +35,8 @@ int64_t Int(const json& j, const json::json_pointer& p) {
 
 ClusterMonitor::ClusterMonitor(kube::Client& client, std::string os_ns, std::string os_name, std::string app,
                                int min_available)
-    : os_ns_(std::move(os_ns)),
+    : client_(client),
+      os_ns_(std::move(os_ns)),
       os_name_(std::move(os_name)),
       app_(std::move(app)),
       min_available_(min_available) {
@@ -86,10 +87,12 @@ ClusterView ClusterMonitor::WaitForChange(std::chrono::milliseconds timeout) {
   return Snapshot();
 }
 
-ClusterView ClusterMonitor::Snapshot() const {
-  ClusterView v;
-  v.min_available = min_available_;
-  for (const auto& n : nodes_->store().List()) {
+namespace {
+
+// The node part of a view: Nodes joined with their OSInstances (default/<node>).
+template <typename Nodes, typename Instances>
+void FillNodes(ClusterView& v, const Nodes& nodes, const Instances& instances) {
+  for (const auto& n : nodes) {
     const json& j = *n;
     NodeView nv;
     nv.ready = ConditionTrue(j, "Ready");
@@ -99,7 +102,7 @@ ClusterView ClusterMonitor::Snapshot() const {
     nv.working = labels.contains(api::kUpgradingLabel) || labels.contains(api::kConfiguringLabel);
     v.nodes[Str(j, "/metadata/name"_json_pointer)] = std::move(nv);
   }
-  for (const auto& i : instances_->store().List()) {
+  for (const auto& i : instances) {
     const json& j = *i;
     auto it = v.nodes.find(Str(j, "/metadata/name"_json_pointer));
     if (it == v.nodes.end()) continue;
@@ -108,6 +111,34 @@ ClusterView ClusterMonitor::Snapshot() const {
     it->second.phase = Str(j, "/status/phase"_json_pointer);
     it->second.message = Str(j, "/status/message"_json_pointer);
   }
+}
+
+std::vector<const json*> Items(const json& list) {
+  std::vector<const json*> out;
+  for (const json& item : list.value("items", json::array())) out.push_back(&item);
+  return out;
+}
+
+}  // namespace
+
+StatusOr<ClusterView> ClusterMonitor::QuorumSnapshot() const {
+  KUBEOS_ASSIGN_OR_RETURN(json nodes, client_.ListAll(kube::Resource::Nodes(), ""));
+  KUBEOS_ASSIGN_OR_RETURN(json instances,
+                          client_.ListAll(api::OsInstanceResource(), api::kOsInstanceNamespace));
+  ClusterView cached = Snapshot();
+  ClusterView v = cached;
+  v.nodes.clear();
+  FillNodes(v, Items(nodes), Items(instances));
+  for (auto& [name, n] : v.nodes) {  // pods come from the cache
+    if (auto it = cached.nodes.find(name); it != cached.nodes.end()) n.pods = it->second.pods;
+  }
+  return v;
+}
+
+ClusterView ClusterMonitor::Snapshot() const {
+  ClusterView v;
+  v.min_available = min_available_;
+  FillNodes(v, nodes_->store().List(), instances_->store().List());
   for (const auto& p : pods_->store().List()) {
     const json& j = *p;
     if (j.contains("/metadata/deletionTimestamp"_json_pointer)) continue;

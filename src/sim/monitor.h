@@ -31,10 +31,16 @@ class ClusterMonitor {
   // Returns the view as soon as any cache changed, or after `timeout`.
   ClusterView WaitForChange(std::chrono::milliseconds timeout);
   ClusterView Snapshot() const;
+  // Snapshot() with the nodes taken from fresh (quorum) lists of Nodes and OSInstances instead of the watch
+  // caches. The two watches lag each other independently, so a cache view can briefly show a node as still
+  // working after the operator (which saw it finish) assigned the next one; a budget check that fails on the
+  // caches is confirmed with this view.
+  StatusOr<ClusterView> QuorumSnapshot() const;
 
  private:
   void MarkDirty();
 
+  kube::Client& client_;
   std::string os_ns_, os_name_, app_;
   int min_available_;
   std::unique_ptr<kube::JsonInformer> nodes_, instances_, pods_, os_;

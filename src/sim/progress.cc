@@ -90,6 +90,12 @@ std::vector<std::pair<std::string, std::string>> DescribeChanges(const ClusterVi
   return out;
 }
 
+int CountUnavailable(const ClusterView& v) {
+  int n = 0;
+  for (const auto& [name, node] : v.nodes) n += Unavailable(node) ? 1 : 0;
+  return n;
+}
+
 void RolloutTracker::Observe(const ClusterView& v, Clock::time_point t) {
   int unavailable = 0;
   bool assigned_now = false;

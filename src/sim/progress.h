@@ -51,6 +51,8 @@ struct Counts {
   int on_target = 0, working = 0, cordoned = 0, not_ready = 0, total = 0;
 };
 Counts CountNodes(const ClusterView& v, const std::string& target);
+// Nodes that are NotReady, cordoned or working (the operator's definition of "unavailable").
+int CountUnavailable(const ClusterView& v);
 
 // Human-readable changes from `before` to `after`, each "<subject>  <text>" (subject: node name, "OS",
 // "PDB").
