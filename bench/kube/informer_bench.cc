@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
   if (!kubeconfig.empty()) {
     auto cfg = kubeos::kube::LoadKubeconfig(kubeconfig);
     if (!cfg.ok()) {
-      std::fprintf(stderr, "%s\n", cfg.status().ToString().c_str());
+      (void)std::fprintf(stderr, "%s\n", cfg.status().ToString().c_str());
       return 2;
     }
     cfg->qps = -1;
@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
                   {"labels", {{"upgrade.openeuler.org/node-selector", "pool-" + std::to_string(i % 4)}}}}}};
       auto r = client.Create(kubeos::kube::Resource::Nodes(), "", n);
       if (!r.ok() && r.status().code() != kubeos::StatusCode::kAlreadyExists) {
-        std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
+        (void)std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
         return 1;
       }
     }
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
     auto list = client.ListAll(kubeos::kube::Resource::Nodes(), "", {});
     auto dt = Clock::now() - t0;
     if (!list.ok()) {
-      std::fprintf(stderr, "%s\n", list.status().ToString().c_str());
+      (void)std::fprintf(stderr, "%s\n", list.status().ToString().c_str());
       return 1;
     }
     size_t bytes = list->dump().size();
@@ -232,15 +232,16 @@ int main(int argc, char** argv) {
 
   best = 1e9;
   size_t events = 0;
-  constexpr size_t kChunk = 16 * 1024;  // a typical curl write-callback chunk
+  constexpr size_t kChunk = size_t{16} * 1024;  // a typical curl write-callback chunk
   for (int r = 0; r < kRounds; ++r) {
     kubeos::kube::WatchDecoder d;
     events = 0;
     bool stop = false;
     auto t0 = Clock::now();
-    for (size_t off = 0; off < stream_text.size(); off += kChunk) {
+    const std::string_view stream = stream_text;
+    for (size_t off = 0; off < stream.size(); off += kChunk) {
       (void)d.Feed(
-          std::string_view(stream_text).substr(off, kChunk),
+          stream.substr(off, kChunk),
           [&](kubeos::kube::WatchEvent&&) {
             ++events;
             return true;

@@ -15,7 +15,7 @@ namespace {
 // Read size for local files: large sequential reads, still far below the 32 MiB RSS budget.
 constexpr size_t kFileReadChunk = 1 << 20;
 // curl receive buffer: 512 KiB (curl's max is 10 MiB) keeps callbacks few at disk speed.
-constexpr long kCurlBufferSize = 512 * 1024;  // NOLINT(google-runtime-int): curl's type
+constexpr long kCurlBufferSize = 512L * 1024;  // NOLINT(google-runtime-int): curl's type
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
