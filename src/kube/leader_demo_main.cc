@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
 
   auto cfg = kubeos::kube::LoadKubeconfig(kubeconfig);
   if (!cfg.ok()) {
-    std::fprintf(stderr, "%s\n", cfg.status().ToString().c_str());
+    (void)std::fprintf(stderr, "%s\n", cfg.status().ToString().c_str());
     return 2;
   }
   cfg->qps = -1;  // a handful of requests; no client-side throttling
@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
                           .release_on_cancel = !no_release};
   auto say = [](const std::string& what, const std::string& who) {
     std::printf("%s %s\n", what.c_str(), who.c_str());
-    std::fflush(stdout);
+    (void)std::fflush(stdout);
   };
   kubeos::kube::LeaderElector elector(
       client, le,
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   runner.request_stop();
   runner.join();
   if (!result.ok()) {
-    std::fprintf(stderr, "%s\n", result.ToString().c_str());
+    (void)std::fprintf(stderr, "%s\n", result.ToString().c_str());
     return 1;
   }
   return 0;

@@ -44,10 +44,10 @@ int main(int argc, char** argv) {
       std::ifstream in(f, std::ios::binary);
       std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       if (!in.good() && !in.eof()) {
-        std::fprintf(stderr, "replay: cannot read %s\n", f.c_str());
+        (void)std::fprintf(stderr, "replay: cannot read %s\n", f.c_str());
         return 1;
       }
-      std::fprintf(stderr, "replay: %s (%zu bytes)\n", f.c_str(), bytes.size());
+      (void)std::fprintf(stderr, "replay: %s (%zu bytes)\n", f.c_str(), bytes.size());
       LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());  // NOLINT
       ++replayed;
     }
@@ -56,6 +56,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s CORPUS_DIR_OR_FILE...\n", argv[0]);  // NOLINT: argv
     return 1;
   }
-  std::fprintf(stderr, "replay: %zu inputs, no finding\n", replayed);
+  (void)std::fprintf(stderr, "replay: %zu inputs, no finding\n", replayed);
   return 0;
 }
