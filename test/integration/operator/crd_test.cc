@@ -16,6 +16,7 @@
 #include "kube/client.h"
 #include "operator/planner.h"
 #include "operator/status_json.h"
+#include "yaml_json.h"
 
 namespace kubeos::testing {
 
@@ -30,40 +31,6 @@ using nlohmann::json;
 const Resource kCrds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", false};
 const Resource kOs{"upgrade.openeuler.org", "v1alpha1", "os", true};
 const Resource kOsInstances{"upgrade.openeuler.org", "v1alpha1", "osinstances", true};
-
-// YAML 1.2 core schema -> JSON: quoted scalars are strings; plain ones may be null, bool, int or float.
-json YamlToJson(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      json j = json::object();
-      for (const auto& kv : n) j[kv.first.as<std::string>()] = YamlToJson(kv.second);
-      return j;
-    }
-    case YAML::NodeType::Sequence: {
-      json j = json::array();
-      for (const auto& v : n) j.push_back(YamlToJson(v));
-      return j;
-    }
-    case YAML::NodeType::Scalar: {
-      const std::string& s = n.Scalar();
-      if (n.Tag() == "!") return s;
-      if (s == "true") return true;
-      if (s == "false") return false;
-      if (s == "null" || s == "~") return nullptr;
-      std::size_t used = 0;
-      try {
-        const long long i = std::stoll(s, &used);
-        if (used == s.size()) return i;
-        const double d = std::stod(s, &used);
-        if (used == s.size()) return d;
-      } catch (const std::exception&) {  // not a number: a string
-      }
-      return s;
-    }
-    default:
-      return nullptr;
-  }
-}
 
 json LoadYaml(const std::string& text) { return YamlToJson(YAML::Load(text)); }
 
