@@ -11,7 +11,6 @@ using testing::Del;
 using testing::E;
 using testing::ExpectGolden;
 using testing::ExpectRejected;
-using testing::Golden;
 using testing::Rejected;
 
 // The original"s unit test (config.rs test_container_containerd).
