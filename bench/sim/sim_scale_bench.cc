@@ -96,7 +96,7 @@ int RunReal(int nodes, int budget, uint64_t slot_mib, uint64_t payload_mib, cons
   return r.ok ? 0 : 1;
 }
 
-int RunKwok(int nodes, int budget, int work_s, int writers, const std::string& k8s_bin,
+int RunKwok(int nodes, int budget, int work_s, int writers, double standin_qps, const std::string& k8s_bin,
             const std::string& work_dir) {
   auto tmp = kubeos::TempDir::Create("sim-scale");
   if (!tmp.ok()) return 1;
@@ -118,12 +118,11 @@ int RunKwok(int nodes, int budget, int work_s, int writers, const std::string& k
   }
   kubeos::sim::SimCluster& c = **cluster;
   const std::string target = "KubeOS v2";
-  // Its own client and limiter (not shared with the monitor). Not unthrottled: 1,000 OSInstance creates in
-  // one burst leave os-operator's OSInstance informer relisting ("resourceVersion too old") and the rollout
-  // never starts (reported; real proxies start over seconds, each with its own limiter).
+  // Its own client and limiter (not shared with the monitor). --standin-qps 0 creates every OSInstance in
+  // one burst (a case that once left os-operator's OSInstance informer relisting; not reproduced since).
   kubeos::kube::RestConfig standin_config = c.control_plane().AdminConfig();
-  standin_config.qps = 200;
-  standin_config.burst = 400;
+  standin_config.qps = standin_qps;
+  standin_config.burst = standin_qps > 0 ? static_cast<int>(2 * standin_qps) : 0;
   kubeos::kube::Client standin_client(standin_config);
   kubeos::sim::NodeStandIn standin(standin_client, c.node_names(), target, std::chrono::seconds(work_s),
                                    writers);
@@ -212,10 +211,13 @@ int main(int argc, char** argv) {
   kwok->add_option("--max-unavailable", budget, "maxunavailable (default 10%)");
   kwok->add_option("--work-seconds", work_s, "simulated work per node")->default_val(work_s);
   kwok->add_option("--writers", writers, "stand-in writer threads")->default_val(writers);
+  double standin_qps = 200;
+  kwok->add_option("--standin-qps", standin_qps, "stand-in client rate limit (0: unthrottled)")
+      ->default_val(standin_qps);
   app.require_subcommand(1);
   CLI11_PARSE(app, argc, argv);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   if (budget <= 0) budget = std::max(1, nodes / 10);
   if (*real) return RunReal(nodes, budget, slot_mib, payload_mib, k8s_bin);
-  return RunKwok(nodes, budget, work_s, writers, k8s_bin, work_dir);
+  return RunKwok(nodes, budget, work_s, writers, standin_qps, k8s_bin, work_dir);
 }

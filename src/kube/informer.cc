@@ -32,6 +32,12 @@ nlohmann::json StripForCache(nlohmann::json object) {
   return object;
 }
 
+ListPlan PlanList(const std::string& last_rv, bool rv_unavailable, int64_t page_size) {
+  if (rv_unavailable) return {"", page_size};
+  if (last_rv.empty() || last_rv == "0") return {"0", page_size};
+  return {last_rv, 0};
+}
+
 std::chrono::nanoseconds BackoffManager::Next(double random01) {
   auto now = clock_.Now();
   if (current_.count() == 0 || now - last_ > kResetAfter) {
@@ -52,13 +58,14 @@ void Reflector::Run(const std::stop_token& stop) {
   const std::string what = options_.resource.plural + (options_.ns.empty() ? "" : " in " + options_.ns);
   while (!stop.stop_requested()) {
     if (need_list) {
-      std::string last = last_resource_version();
+      ListPlan plan = PlanList(last_resource_version(), rv_unavailable, options_.page_size);
       ListOptions lo{.label_selector = options_.label_selector,
                      .field_selector = options_.field_selector,
-                     .resource_version = rv_unavailable ? "" : (last.empty() ? "0" : last),
-                     .limit = options_.page_size,
+                     .resource_version = plan.resource_version,
+                     .limit = plan.limit,
                      .stop = stop};
-      auto list = client_.ListAll(options_.resource, options_.ns, lo);
+      auto list = plan.limit > 0 ? client_.ListAll(options_.resource, options_.ns, lo)
+                                 : client_.ListPage(options_.resource, options_.ns, lo);
       if (stop.stop_requested()) break;
       if (!list.ok()) {
         if (list.status().code() == StatusCode::kGone) rv_unavailable = true;

@@ -59,6 +59,18 @@ class ReflectorSink {
   virtual void OnEvent(WatchEvent&& event) = 0;
 };
 
+// The resourceVersion and page size of a reflector's (re)list (client-go reflector.list):
+//   - first list: "0" (any cached state, from the watch cache), paginated as asked (the cache ignores it);
+//   - relist after an expired watch: the last RV seen ("not older than"), NOT paginated: with a limit the
+//     apiserver serves a specific RV from etcd at exactly that revision, a snapshot the watch cache may
+//     already have dropped, so the next watch expires again and the informer relists in a loop;
+//   - after the list itself got 410 Gone: "" (a quorum read of the latest state), paginated.
+struct ListPlan {
+  std::string resource_version;
+  int64_t limit = 0;
+};
+ListPlan PlanList(const std::string& last_rv, bool rv_unavailable, int64_t page_size);
+
 // Exponential backoff with full jitter and a reset after a quiet period (client-go
 // wait.NewExponentialBackoffManager as used by the reflector).
 class BackoffManager {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "kube/informer.h"
+
 namespace kubeos::kube {
 namespace {
 
@@ -48,6 +50,36 @@ TEST(StoreTest, IndexerAddedLaterIndexesExistingObjects) {
   s.Upsert(std::make_shared<const json>(json{{"metadata", {{"name", "p"}}}, {"spec", {{"nodeName", "n1"}}}}));
   s.AddIndexer("node", FieldIndexer("/spec/nodeName"));
   EXPECT_EQ(s.ByIndex("node", "n1").size(), 1U);
+}
+
+}  // namespace
+}  // namespace kubeos::kube
+
+namespace kubeos::kube {
+namespace {
+
+// The reflector's (re)list: client-go's choice of resourceVersion and pagination (informer.h PlanList).
+TEST(PlanListTest, MatchesClientGoReflector) {
+  struct Row {
+    const char* name;
+    std::string last_rv;
+    bool rv_unavailable;
+    std::string want_rv;
+    int64_t want_limit;
+  };
+  const Row rows[] = {
+      {"first list: any cached state, paginated", "", false, "0", 500},
+      {"relist from RV 0 stays paginated (the cache ignores the limit)", "0", false, "0", 500},
+      {"relist after an expired watch: not older than the last RV, one page", "12345", false, "12345", 0},
+      {"after a 410 on the list: quorum read, paginated", "12345", true, "", 500},
+      {"410 before anything was seen", "", true, "", 500},
+  };
+  for (const Row& r : rows) {
+    SCOPED_TRACE(r.name);
+    ListPlan p = PlanList(r.last_rv, r.rv_unavailable, 500);
+    EXPECT_EQ(p.resource_version, r.want_rv);
+    EXPECT_EQ(p.limit, r.want_limit);
+  }
 }
 
 }  // namespace
