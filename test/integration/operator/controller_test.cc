@@ -123,6 +123,11 @@ TEST_F(OperatorTest, ParallelRolloutRespectsMaxUnavailableRefillsFreedSlotsAndRe
       << m;
   EXPECT_NE(m.find("\nkubeos_leader 1\n"), std::string::npos);
   EXPECT_NE(m.find("\nkubeos_caches_synced 1\n"), std::string::npos);
+  const std::string requests_key = "\nkubeos_api_requests_total{client=\"main\"} ";
+  const auto at = m.find(requests_key);
+  ASSERT_NE(at, std::string::npos) << m;
+  // At least the two planning writes per node plus the lists and watches of three caches.
+  EXPECT_GE(std::stoll(m.substr(at + requests_key.size())), 2 * kNodes + 6) << m;
   EXPECT_EQ(m.find("kubeos_reconcile_total{result=\"success\"} 0\n"), std::string::npos);
 }
 
