@@ -66,13 +66,14 @@ int Serve(const std::string& host_file) {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   });
-  if (Status s = a.Start(); !s.ok()) {
-    kubeos::log::Error("agent start", {{"error", s.ToString()}});
-    return 1;
-  }
+  // The socket first: a second agent on this host must stop before it reads or writes any state.
   agent::RpcServer server(a, host->socket);
   if (Status s = server.Listen(); !s.ok()) {
     kubeos::log::Error("listen", {{"error", s.ToString()}});
+    return 1;
+  }
+  if (Status s = a.Start(); !s.ok()) {
+    kubeos::log::Error("agent start", {{"error", s.ToString()}});
     return 1;
   }
   std::jthread serving([&](const std::stop_token& st) { server.Serve(st); });
@@ -149,6 +150,9 @@ int main(int argc, char** argv) {
   app.add_option("--host", host_file, "host description (JSON)");
   app.add_option("--socket", socket, "agent socket (CLI commands)");
   app.add_option("--log-level", log_level, "debug|info|warn|error");
+  // --socket, --host and --log-level also after the subcommand (`os-agent status --socket S`); subcommands
+  // created after this inherit it.
+  app.fallthrough();
   auto* serve = app.add_subcommand("serve", "run the daemon (the default)");
   bool as_json = false;
   auto* status = app.add_subcommand("status", "show slots, boot env and the running operation");

@@ -1,7 +1,9 @@
 #include "agent/server.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -40,6 +42,7 @@ RpcServer::RpcServer(Agent& agent, std::filesystem::path socket_path)
 RpcServer::~RpcServer() {
   conns_.clear();
   if (listen_fd_ >= 0) close(listen_fd_);
+  if (lock_fd_ >= 0) close(lock_fd_);
 }
 
 Status RpcServer::Listen() {
@@ -56,7 +59,37 @@ Status RpcServer::Listen() {
   std::strncpy(addr.sun_path, socket_path_.c_str(), sizeof(addr.sun_path) - 1);
   listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return ErrnoError(errno, "socket");
-  unlink(socket_path_.c_str());  // a stale socket from a previous run
+  // One agent per socket: the lock closes the window in which two starting agents could both find the
+  // socket stale.
+  const std::string lock_path = socket_path_.string() + ".lock";
+  lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) return ErrnoError(errno, "open " + lock_path);
+  if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return FailedPreconditionError("another os-agent is already serving " + socket_path_.string() +
+                                     " (it holds " + lock_path +
+                                     "); stop it first (systemctl stop os-agent)");
+    }
+    return ErrnoError(errno, "flock " + lock_path);
+  }
+  // A socket left by a previous run is removed; one that answers belongs to a running agent, and anything
+  // else at that path is not ours to delete.
+  struct stat st {};
+  if (lstat(socket_path_.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return FailedPreconditionError(
+          socket_path_.string() + " exists and is not a socket; remove it or choose another --socket path");
+    }
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) return ErrnoError(errno, "socket");
+    const bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(probe);
+    if (live) {
+      return FailedPreconditionError("another os-agent is already serving " + socket_path_.string() +
+                                     "; stop it first (systemctl stop os-agent)");
+    }
+    unlink(socket_path_.c_str());
+  }
   if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     return ErrnoError(errno, "bind " + socket_path_.string());
   }

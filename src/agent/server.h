@@ -27,7 +27,9 @@ class RpcServer {
   RpcServer& operator=(const RpcServer&) = delete;
   ~RpcServer();
 
-  // Creates the directory (0750) and socket (0640), replacing a stale socket file.
+  // Creates the directory (0750) and socket (0640), replacing a stale socket file. FailedPrecondition when
+  // another agent serves this socket (it holds `<socket>.lock`, or the socket answers) or the path is not
+  // a socket; nothing is removed then.
   Status Listen();
   // Accepts until `stop`; joins connection threads before returning.
   void Serve(const std::stop_token& stop);
@@ -43,6 +45,7 @@ class RpcServer {
   Agent& agent_;
   std::filesystem::path socket_path_;
   int listen_fd_ = -1;
+  int lock_fd_ = -1;                        // flock(LOCK_EX) on <socket>.lock for the server's lifetime
   std::list<std::unique_ptr<Conn>> conns_;  // Serve's thread only
 };
 

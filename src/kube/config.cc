@@ -147,6 +147,7 @@ StatusOr<RestConfig> LoadKubeconfig(const std::filesystem::path& path, std::stri
 }
 
 StatusOr<RestConfig> LoadKubeconfigList(std::string_view paths, std::string_view context) {
+  const std::string all(paths);
   NamedMaps maps;
   bool any = false;
   while (!paths.empty()) {
@@ -159,7 +160,10 @@ StatusOr<RestConfig> LoadKubeconfigList(std::string_view paths, std::string_view
     KUBEOS_RETURN_IF_ERROR(MergeFile(p, maps));
     any = true;
   }
-  if (!any) return NotFoundError("kubeconfig: none of the files exist");
+  if (!any) {
+    return NotFoundError("kubeconfig: no file exists at \"" + all +
+                         "\" (check --kubeconfig or $KUBECONFIG, or run inside a cluster)");
+  }
   return Resolve(maps, context);
 }
 

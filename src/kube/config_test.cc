@@ -1,5 +1,6 @@
 #include "kube/config.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/file.h"
@@ -92,6 +93,8 @@ TEST_F(KubeconfigTest, ErrorsNameWhatIsMissing) {
 
   auto nofile = LoadKubeconfig(dir_->path() / "absent");
   EXPECT_EQ(nofile.status().code(), StatusCode::kNotFound);
+  // The error names the path it looked at, so a typo in --kubeconfig is obvious.
+  EXPECT_THAT(nofile.status().message(), ::testing::HasSubstr((dir_->path() / "absent").string()));
 }
 
 TEST_F(KubeconfigTest, InClusterNeedsEnvironment) {

@@ -10,7 +10,8 @@
 //   - prepare_upgrade runs before the drain and is skipped when the standby slot already holds the verified
 //     target; a failure ends the attempt (Failed) instead of looping every second;
 //   - after the upgrade/rollback RPC the node is awaited (Rebooting, bounded by the reboot timeout), the
-//     agent's fallback report ends the attempt (FellBack), a booted trial is committed (mark_good);
+//     agent's fallback report ends the attempt (FellBack), a booted trial is committed (mark_good); a
+//     request the agent never received (proxy killed in between) is sent again;
 //   - a node is released (label removed, our cordon undone, nodestatus idle, namespacedname cleared) on
 //     success and on every terminal failure.
 // Thread-safety: pure functions over values.
@@ -116,5 +117,8 @@ Decision Decide(const Observation& obs);
 
 // The interval at which a node in Rebooting/Verifying is looked at again (the agent socket is not watched).
 inline constexpr std::chrono::seconds kRebootPoll{5};
+// How long after the upgrade/rollback request an agent that reports nothing armed (no trial, no operation
+// running, the old version booted) is taken to have never received it, and the request is sent again.
+inline constexpr std::chrono::seconds kSwitchLostAfter{15};
 
 }  // namespace kubeos::node

@@ -52,9 +52,10 @@ struct Obs {
     o.instance.record.drained_at = kNow - 10;
     return *this;
   }
-  Obs& Switched(int64_t ago = 30) {
+  Obs& Switched(int64_t ago = 30) {  // the request reached the agent: the trial is armed
     Drained();
     o.instance.record.reboot_requested_at = kNow - ago;
+    o.agent.trial_version = TargetOf(o.os);
     return *this;
   }
   Obs& Booted() {  // after the reboot into the target, on trial
@@ -233,6 +234,41 @@ const Row kRows[] = {
          .With([](Observation& o) { o.node.os_image = "KubeOS 1"; })
          .o,
      Action::kWait, Phase::kVerifying, "WaitingForKubelet"},
+    // The proxy died between recording Rebooting and the RPC: nothing armed, the old slot still up.
+    {"SwitchLostIsResent",
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched(30)
+         .With([](Observation& o) { o.agent.trial_version.clear(); })
+         .o,
+     Action::kSwitch, Phase::kRebooting, "SwitchResent"},
+    {"SwitchLostButCallMayBeInFlight",
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched(3)
+         .With([](Observation& o) { o.agent.trial_version.clear(); })
+         .o,
+     Action::kWait, Phase::kRebooting, "WaitingForReboot"},
+    {"SwitchNotResentWhileAgentBusy",
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched(30)
+         .With([](Observation& o) {
+           o.agent.trial_version.clear();
+           o.agent.running_operation = "upgrade";
+         })
+         .o,
+     Action::kWait, Phase::kRebooting, "WaitingForReboot"},
+    {"SwitchNotResentToAnOriginalAgent",
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched(30)
+         .With([](Observation& o) {
+           o.agent.trial_version.clear();
+           o.agent.known = false;
+         })
+         .o,
+     Action::kWait, Phase::kRebooting, "WaitingForReboot"},
     {"RebootTimeout", Obs().InAttempt(Phase::kRebooting).Switched(4000).o, Action::kRelease, Phase::kFailed,
      "RebootTimeout"},
     {"FellBack",

@@ -12,9 +12,9 @@
 #include "common/log.h"
 #include "pki/x509.h"
 #include "sim/cluster.h"
+#include "sim/file_server.h"
 #include "sim/images.h"
 #include "sim/monitor.h"
-#include "sim/payload_server.h"
 #include "sim/progress.h"
 
 namespace kubeos::sim {
@@ -112,7 +112,7 @@ class Demo {
   std::filesystem::path dir_;
   std::map<std::string, Payload> payloads_;
   Pki pki_;
-  std::unique_ptr<PayloadServer> server_;
+  std::unique_ptr<FileServer> server_;
   std::unique_ptr<SimCluster> cluster_;
   std::unique_ptr<ClusterMonitor> monitor_;
   std::atomic<bool> print_host_events_{false};
@@ -182,10 +182,10 @@ Status Demo::Prepare() {
 
   // Image server with mutual TLS.
   KUBEOS_ASSIGN_OR_RETURN(pki_, MakePki());
-  server_ = std::make_unique<PayloadServer>(PayloadServerOptions{.root = images / "served",
-                                                                 .cert_pem = pki_.server.cert_pem,
-                                                                 .key_pem = pki_.server.key_pem,
-                                                                 .client_ca_pem = pki_.ca.cert_pem});
+  server_ = std::make_unique<FileServer>(FileServerOptions{.cert_pem = pki_.server.cert_pem,
+                                                           .key_pem = pki_.server.key_pem,
+                                                           .client_ca_pem = pki_.ca.cert_pem,
+                                                           .route = DirectoryRouter(images / "served")});
   KUBEOS_RETURN_IF_ERROR(server_->Start());
   p_.Line("server", "HTTPS image server with mutual TLS at " + server_->base_url());
 

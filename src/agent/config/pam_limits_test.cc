@@ -9,13 +9,10 @@ namespace {
 
 using testing::Del;
 using testing::E;
-
-struct Golden {
-  std::string name;
-  std::string before;
-  std::vector<ConfigEntry> entries;
-  std::string after;
-};
+using testing::ExpectGolden;
+using testing::ExpectRejected;
+using testing::Golden;
+using testing::Rejected;
 
 TEST(EditPamLimits, Golden) {
   const std::string orig =
@@ -65,25 +62,11 @@ TEST(EditPamLimits, Golden) {
        {E("z", "soft.nproc.5")},
        "a b c d\n\n\n# x\nz soft nproc 5\n"},
   };
-  for (const Golden& c : cases) {
-    SCOPED_TRACE(c.name);
-    StatusOr<EditResult> got = EditPamLimits(c.before, c.entries);
-    ASSERT_TRUE(got.ok()) << got.status().ToString();
-    EXPECT_EQ(got->text, c.after);
-    StatusOr<EditResult> again = EditPamLimits(got->text, c.entries);
-    ASSERT_TRUE(again.ok());
-    EXPECT_EQ(again->text, got->text);
-    EXPECT_FALSE(again->changed);
-  }
+  ExpectGolden(EditPamLimits, cases);
 }
 
 TEST(EditPamLimits, BadInput) {
-  struct Case {
-    std::string name;
-    std::string before;
-    std::vector<ConfigEntry> entries;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<Rejected> cases = {
       {"empty key", "", {E("", 20250)}},
       {"space in key", "", {E("a b", "Webhook")}},
       {"newline in key", "", {E("a\nb", "soft.nofile.1")}},
@@ -94,12 +77,7 @@ TEST(EditPamLimits, BadInput) {
       {"five fields in the file", "a b c d e\n", {E("a", "soft.nofile.1")}},
       {"duplicate key", "", {E("a", "1.2.3"), E("a", "4.5.6")}},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    StatusOr<EditResult> got = EditPamLimits(c.before, c.entries);
-    ASSERT_FALSE(got.ok());
-    EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument) << got.status().ToString();
-  }
+  ExpectRejected(EditPamLimits, cases);
 }
 
 }  // namespace

@@ -9,13 +9,10 @@ namespace {
 
 using testing::Del;
 using testing::E;
-
-struct Golden {
-  std::string name;
-  std::string before;
-  std::vector<ConfigEntry> entries;
-  std::string after;
-};
+using testing::ExpectGolden;
+using testing::ExpectRejected;
+using testing::Golden;
+using testing::Rejected;
 
 // Each case is also applied a second time to its result, which must change nothing.
 TEST(EditSysctlConf, Golden) {
@@ -51,27 +48,11 @@ TEST(EditSysctlConf, Golden) {
       {"arrays and objects are skipped", "a=1\n", {E("a", {1, 2}), E("b", {{"x", 1}})}, "a=1\n"},
       {"no change keeps bytes", "a = 1   \n\n# c", {E("a", 1)}, "a = 1   \n\n# c"},
   };
-  for (const Golden& c : cases) {
-    SCOPED_TRACE(c.name);
-    StatusOr<EditResult> got = EditSysctlConf(c.before, c.entries);
-    ASSERT_TRUE(got.ok()) << got.status().ToString();
-    EXPECT_EQ(got->text, c.after);
-    EXPECT_EQ(got->changed, c.before != c.after);
-    StatusOr<EditResult> again = EditSysctlConf(got->text, c.entries);
-    ASSERT_TRUE(again.ok()) << again.status().ToString();
-    EXPECT_EQ(again->text, got->text);
-    EXPECT_FALSE(again->changed);
-  }
+  ExpectGolden(EditSysctlConf, cases);
 }
 
 TEST(EditSysctlConf, BadInput) {
-  struct Case {
-    std::string name;
-    std::string before;
-    std::vector<ConfigEntry> entries;
-    std::string message_part;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<Rejected> cases = {
       {"empty key", "", {E("", 8)}, "empty key"},
       {"'=' in key", "", {E("s=x", 8)}, "contains '='"},
       {"space in key", "", {E("a b", 1)}, "whitespace"},
@@ -82,13 +63,7 @@ TEST(EditSysctlConf, BadInput) {
       {"duplicate key", "", {E("a", 1), E("a", 2)}, "twice"},
       {"line without '='", "a=1\nrubbish\n", {E("a", 2)}, "line 2"},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    StatusOr<EditResult> got = EditSysctlConf(c.before, c.entries);
-    ASSERT_FALSE(got.ok());
-    EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(got.status().message().find(c.message_part), std::string::npos) << got.status().message();
-  }
+  ExpectRejected(EditSysctlConf, cases);
 }
 
 TEST(SysctlKeyToPath, MapsKeysUnderProcSys) {

@@ -497,6 +497,38 @@ TEST_F(AgentTest, NotifiesSystemdWhenReady) {
   EXPECT_EQ(std::string(buf, 8), "READY=1\n") << buf;
 }
 
+// Issue 4 section 1: the socket belongs to one agent. A second one refuses to take over a live socket (and
+// the first keeps answering), a socket left by a killed agent is replaced, and a file that is not a socket
+// is never deleted. The CLI takes --socket after its subcommand too.
+TEST_F(AgentTest, SocketIsNotStolenFromALiveAgentAndNothingElseIsDeleted) {
+  const std::vector<std::string> serve = {OS_AGENT_BIN, "--host", (host_->dir() / "host.json").string()};
+  StatusOr<RunResult> second = RunProgram(serve, std::chrono::seconds(20));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_NE(second->exit_code, 0);
+  EXPECT_NE(second->output.find("already serving"), std::string::npos) << second->output;
+  StatusOr<std::string> cli =
+      RunTool({OS_AGENT_BIN, "status", "--json", "--socket", host_->socket().string()});
+  ASSERT_TRUE(cli.ok()) << cli.status().ToString();
+  EXPECT_NE(cli->find("\"booted_slot\": \"A\""), std::string::npos) << *cli;
+
+  host_->KillAgent();  // leaves the socket file behind
+  ASSERT_TRUE(std::filesystem::exists(host_->socket()));
+  ASSERT_TRUE(host_->StartAgent().ok()) << "a stale socket must be replaced";
+  ASSERT_TRUE(host_->StopAgent().ok());
+
+  std::filesystem::remove(host_->socket());
+  ASSERT_TRUE(WriteFileAtomic(host_->socket(), "not a socket").ok());
+  StatusOr<RunResult> blocked = RunProgram(serve, std::chrono::seconds(20));
+  ASSERT_TRUE(blocked.ok()) << blocked.status().ToString();
+  EXPECT_NE(blocked->exit_code, 0);
+  EXPECT_NE(blocked->output.find("is not a socket"), std::string::npos) << blocked->output;
+  StatusOr<std::string> kept = ReadFile(host_->socket());
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, "not a socket");
+  std::filesystem::remove(host_->socket());
+  ASSERT_TRUE(host_->StartAgent().ok());
+}
+
 // The grubenv format, both directions, against the real grub-editenv.
 // Issue 4 section 4: a trial whose health checks fail makes the FOLLOWING boot the old slot (not another try
 // of the bad image), and the failure is reported before the reboot.

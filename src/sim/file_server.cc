@@ -1,0 +1,279 @@
+#include "sim/file_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <openssl/pem.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+namespace kubeos::sim {
+namespace {
+
+// Enough for a few hundred simulated nodes downloading at once.
+constexpr int kListenBacklog = 512;
+constexpr size_t kChunk = size_t{256} * 1024;
+constexpr size_t kMaxRequestHead = 16384;
+// A client that sends no request head in this long is dropped.
+constexpr int kRequestTimeoutMs = 10000;
+// Pace of Delivery::kSlow.
+constexpr size_t kSlowChunk = size_t{64} * 1024;
+constexpr auto kSlowPause = std::chrono::milliseconds(20);
+
+struct BioDeleter {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+
+X509* ParseCert(const std::string& pem) {
+  std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+}
+
+EVP_PKEY* ParseKey(const std::string& pem) {
+  std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+}
+
+// A file name directly under the root: no slashes, no dot files.
+bool SafeName(std::string_view name) {
+  return !name.empty() && name.front() != '.' && name.find('/') == std::string_view::npos &&
+         name.find('\\') == std::string_view::npos;
+}
+
+}  // namespace
+
+// One accepted connection, TLS or plain; closes (and shuts TLS down) when destroyed.
+class FileServer::Conn {
+ public:
+  Conn(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn() {
+    if (ssl_ != nullptr) {
+      SSL_shutdown(ssl_);
+      SSL_free(ssl_);
+    }
+    close(fd_);
+  }
+  bool Write(std::string_view d) {
+    while (!d.empty()) {
+      int n = ssl_ != nullptr ? SSL_write(ssl_, d.data(), static_cast<int>(d.size()))
+                              : static_cast<int>(send(fd_, d.data(), d.size(), MSG_NOSIGNAL));
+      if (n <= 0) return false;
+      d.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  int Read(char* buf, int size) {
+    return ssl_ != nullptr ? SSL_read(ssl_, buf, size)
+                           : static_cast<int>(recv(fd_, buf, static_cast<size_t>(size), 0));
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+  SSL* ssl_;
+};
+
+Router DirectoryRouter(std::filesystem::path root) {
+  return [root = std::move(root)](std::string_view path) -> std::optional<Content> {
+    std::string_view name = path.substr(1);
+    if (!SafeName(name)) return std::nullopt;
+    return Content{.file = root / name};
+  };
+}
+
+FileServer::~FileServer() {
+  stopping_ = true;
+  if (listen_fd_ >= 0) shutdown(listen_fd_, SHUT_RDWR);
+  if (acceptor_.joinable()) acceptor_.join();
+  {
+    std::lock_guard lock(mu_);
+    workers_.clear();
+  }
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+}
+
+std::string FileServer::base_url() const {
+  return fmt::format("{}://127.0.0.1:{}", options_.tls ? "https" : "http", port_);
+}
+
+Status FileServer::Start() {
+  if (!options_.route) return InvalidArgumentError("file server: no router");
+  if (options_.tls) {
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    if (ctx_ == nullptr) return InternalError("file server: SSL_CTX_new failed");
+    // Clients (curl) resume TLS sessions on reconnect; with client verification OpenSSL needs a session id
+    // context for that, or the handshake fails with an internal-error alert.
+    static constexpr unsigned char kSessionContext[] = "kubeos-file-server";
+    SSL_CTX_set_session_id_context(ctx_, kSessionContext, sizeof(kSessionContext) - 1);
+    X509* cert = ParseCert(options_.cert_pem);
+    EVP_PKEY* key = ParseKey(options_.key_pem);
+    bool ok = cert != nullptr && key != nullptr && SSL_CTX_use_certificate(ctx_, cert) == 1 &&
+              SSL_CTX_use_PrivateKey(ctx_, key) == 1;
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (!ok) return InvalidArgumentError("file server: bad server certificate or key");
+    if (!options_.client_ca_pem.empty()) {
+      X509* ca = ParseCert(options_.client_ca_pem);
+      if (ca == nullptr) return InvalidArgumentError("file server: bad client CA certificate");
+      X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx_), ca);
+      X509_free(ca);
+      SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    }
+  }
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return ErrnoError(errno, "file server socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(listen_fd_, kListenBacklog) != 0 ||
+      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return ErrnoError(errno, "file server listen on 127.0.0.1");
+  }
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::jthread([this] {
+    while (!stopping_) {
+      int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      std::lock_guard lock(mu_);
+      // Drop finished connection threads now and then, so a long demo does not accumulate them.
+      workers_.remove_if([](const Worker& w) { return w.done->load(); });
+      auto flag = std::make_shared<std::atomic<bool>>(false);
+      workers_.push_back({flag, std::jthread([this, fd, flag] {
+                            Serve(fd);
+                            *flag = true;
+                          })});
+    }
+  });
+  return Status::Ok();
+}
+
+void FileServer::Serve(int fd) {
+  pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+  if (poll(&p, 1, kRequestTimeoutMs) <= 0) {
+    close(fd);
+    return;
+  }
+  SSL* ssl = nullptr;
+  if (ctx_ != nullptr) {
+    ssl = SSL_new(ctx_);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) != 1) {  // wrong CA on the client, missing client certificate, ...
+      ++rejected_;
+      SSL_free(ssl);
+      close(fd);
+      return;
+    }
+  }
+  Conn conn(fd, ssl);
+  std::string req;
+  char buf[4096];
+  while (req.find("\r\n\r\n") == std::string::npos) {
+    if (req.size() > kMaxRequestHead) return;
+    int n = conn.Read(buf, sizeof buf);
+    if (n <= 0) return;
+    req.append(buf, static_cast<size_t>(n));
+  }
+  ++requests_;
+  size_t sp = req.find(' ');
+  size_t sp2 = sp == std::string::npos ? sp : req.find(' ', sp + 1);
+  if (req.rfind("GET /", 0) != 0 || sp2 == std::string::npos) {
+    conn.Write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    return;
+  }
+  const std::string_view head{req};
+  std::optional<Content> content = options_.route(head.substr(sp + 1, sp2 - sp - 1));
+  uint64_t from = 0;
+  bool ranged = false;
+  if (size_t r = req.find("\r\nRange: bytes="); r != std::string::npos) {
+    from = std::strtoull(req.c_str() + r + 15, nullptr, 10);
+    ranged = true;
+    ++range_requests_;
+  }
+  if (!content) {
+    conn.Write("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
+    return;
+  }
+  Send(conn, *content, ranged, from);
+}
+
+void FileServer::Send(Conn& conn, const Content& content, bool ranged, uint64_t from) {
+  int file = -1;
+  uint64_t total = 0;
+  if (content.bytes) {
+    total = content.bytes->size();
+  } else {
+    file = open(content.file.c_str(), O_RDONLY | O_CLOEXEC);
+    off_t size = file < 0 ? -1 : lseek(file, 0, SEEK_END);
+    if (size < 0) {
+      if (file >= 0) close(file);
+      conn.Write("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
+      return;
+    }
+    total = static_cast<uint64_t>(size);
+  }
+  from = std::min(from, total);
+  std::string head = ranged && total > 0
+                         ? fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n",
+                                       from, total - 1, total)
+                         : std::string("HTTP/1.1 200 OK\r\n");
+  head +=
+      fmt::format("Content-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                  total - from);
+  // The body from `from` up to `end`, in chunks of `chunk` bytes, `pause` after each.
+  auto body = [&](uint64_t end, size_t chunk, std::chrono::milliseconds pause) {
+    std::vector<char> data(file >= 0 ? chunk : 0);
+    for (uint64_t off = from; off < end && !stopping_;) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(chunk, end - off));
+      std::string_view piece;
+      if (content.bytes) {
+        piece = std::string_view{*content.bytes}.substr(off, want);
+      } else {
+        ssize_t n = pread(file, data.data(), want, static_cast<off_t>(off));
+        if (n <= 0) return false;
+        piece = std::string_view(data.data(), static_cast<size_t>(n));
+      }
+      if (!conn.Write(piece)) return false;
+      off += piece.size();
+      bytes_ += piece.size();
+      if (pause.count() > 0) std::this_thread::sleep_for(pause);
+    }
+    return true;
+  };
+  if (conn.Write(head)) {
+    const uint64_t half = from + (total - from) / 2;
+    switch (content.delivery) {
+      case Delivery::kNormal:
+        body(total, kChunk, std::chrono::milliseconds(0));
+        break;
+      case Delivery::kCloseAtHalf:
+        body(half, kChunk, std::chrono::milliseconds(0));
+        break;
+      case Delivery::kStallAtHalf:
+        if (body(half, kChunk, std::chrono::milliseconds(0))) {
+          while (!stopping_) {  // hold the connection open, sending nothing, until the client leaves
+            pollfd p{.fd = conn.fd(), .events = POLLIN, .revents = 0};
+            if (poll(&p, 1, 100) > 0) break;
+          }
+        }
+        break;
+      case Delivery::kSlow:
+        body(total, kSlowChunk, kSlowPause);
+        break;
+    }
+  }
+  if (file >= 0) close(file);
+}
+
+}  // namespace kubeos::sim
