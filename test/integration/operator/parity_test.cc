@@ -290,6 +290,18 @@ TEST_F(OperatorTest, DatedTimeWindowIsReadInTheOperatorsDefaultZone) {
   ASSERT_TRUE(Eventually([&] { return Status("dated").value("rollout", "") == "Completed"; }, seconds(30)))
       << Status("dated").dump();
   EXPECT_FALSE(Status("dated").contains("nextWindowStart"));
+  // Bounds in two formats: rejected as the original does, reported in status and by one Event.
+  ASSERT_TRUE(client_
+                  ->Patch(api::OsResource(), ns_, "dated", kube::PatchType::kMerge,
+                          {{"spec", {{"timewindow", {{"starttime", Tod(now - 3600, z)}}}}}})
+                  .ok());
+  ASSERT_TRUE(
+      Eventually([&] { return ConditionReason(Status("dated"), "Degraded") == "InvalidSpec"; }, seconds(20)))
+      << Status("dated").dump();
+  EXPECT_NE(FindCondition(Status("dated"), "Degraded")->value("message", "").find("same format"),
+            std::string::npos)
+      << Status("dated").dump();
+  EXPECT_TRUE(Eventually([&] { return EventReasons("dated")["InvalidSpec"] == 1; }, seconds(10)));
 }
 
 TEST_F(OperatorTest, TimeIntervalSpacesSerialBatches) {
