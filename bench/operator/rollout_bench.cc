@@ -2,7 +2,9 @@
 // plane, with the test's fake os-proxy (test/integration/operator/operator_fixture.h) finishing nodes after
 // KUBEOS_BENCH_WORK_MS (default 1000) and the real os-operator binary planning (maxunavailable 10 %).
 // Prints: rollout time against the ideal, hand-off latency p50/p99 (a node set idle -> the next assignment
-// observed), operator writes and Events per node, operator peak RSS. A benchmark, not a test: not in ctest.
+// observed), operator writes and Events per node, operator API requests per node (every HTTP request of
+// the operator during the rollout: reads, writes, Events, watches, retries; kubeos_api_requests_total),
+// operator peak RSS. A benchmark, not a test: not in ctest.
 //   build/release/bench/operator/operator_rollout_bench
 #include <gtest/gtest.h>
 
@@ -76,6 +78,9 @@ TEST(OperatorRolloutBench, Rollout) {
                {"evictpodforce", false},
                {"maxunavailable", "10%"},
                {"nodeselector", ns}}}};
+  const std::string main_key = "kubeos_api_requests_total{client=\"main\"}";
+  const std::string events_key = "kubeos_api_requests_total{client=\"events\"}";
+  const std::string metrics_before = op.Metrics();
   const auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(client.Create(api::OsResource(), ns, os).ok());
   const auto deadline = start + std::chrono::seconds(600);
@@ -112,6 +117,13 @@ TEST(OperatorRolloutBench, Rollout) {
     std::cout << "[ bench ] hand-off ms: p50 " << lat[lat.size() / 2] << " p99 " << lat[lat.size() * 99 / 100]
               << " max " << lat.back() << "\n";
   }
+  // From the OS's creation to the last node finishing. Events are sent at 20/s on their own client and
+  // trail the rollout, so the Event figure is what was sent by then, not all of them.
+  const double main_requests = Counter(metrics, main_key) - Counter(metrics_before, main_key);
+  const double event_requests = Counter(metrics, events_key) - Counter(metrics_before, events_key);
+  std::cout << "[ bench ] operator API requests per node during the rollout: "
+            << (main_requests + event_requests) / n << " = planning client " << main_requests / n
+            << " (reads, writes, watches, lease) + Events sent so far " << event_requests / n << "\n";
   std::cout << "[ bench ] operator writes per node (incl. Events) " << writes / n << "; passes "
             << Counter(metrics, "kubeos_reconcile_duration_seconds_count") << "; peak RSS "
             << static_cast<double>(rss) / (1024.0 * 1024.0) << " MiB\n";

@@ -121,6 +121,7 @@ Client::Client(RestConfig config)
 StatusOr<HttpResponse> Client::Do(const HttpRequest& request, std::string_view what) {
   for (int attempt = 0;; ++attempt) {
     if (!limiter_.Wait(request.stop)) return CancelledError(std::string(what) + ": cancelled");
+    requests_.fetch_add(1, std::memory_order_relaxed);
     auto resp = transport_->Do(request);
     if (!resp.ok()) {
       // Connection-level failure: only a GET is known not to have changed anything.
@@ -295,6 +296,7 @@ Status Client::Watch(const Resource& r, std::string_view ns, const WatchOptions&
                   .path = ResourcePath(r, ns) + QueryString(params),
                   .timeout = std::chrono::milliseconds(0),
                   .stop = stop};
+  requests_.fetch_add(1, std::memory_order_relaxed);
   WatchDecoder decoder;
   bool stopped_by_handler = false;
   Status decode_error;

@@ -12,7 +12,9 @@
 // Thread-safety: all methods may be called concurrently. All calls block.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -136,12 +138,15 @@ class Client {
   StatusOr<nlohmann::json> Send(const HttpRequest& request, std::string_view what);
   HttpTransport& transport() { return *transport_; }
   const RestConfig& config() const { return transport_->config(); }
+  // HTTP requests sent to the server so far: every attempt (retries count again), watches included.
+  std::uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
 
  private:
   StatusOr<HttpResponse> Do(const HttpRequest& request, std::string_view what);
 
   std::unique_ptr<HttpTransport> transport_;
   TokenBucket limiter_;
+  std::atomic<std::uint64_t> requests_{0};
 };
 
 // client-go wait.Backoff.

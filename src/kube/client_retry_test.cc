@@ -170,6 +170,7 @@ TEST_P(RetryAfterTest, IdempotentVerbWaitsForRetryAfterThenSucceeds) {
   EXPECT_TRUE(s.ok()) << s.ToString();
   auto seen = server.seen();
   ASSERT_EQ(seen.size(), 2U) << "retried exactly once";
+  EXPECT_EQ(c.requests(), 2U) << "each attempt is a request";
   EXPECT_EQ(seen[0].method, tc.verb);
   EXPECT_EQ(seen[1].method, tc.verb);
   EXPECT_GE(seen[1].at - seen[0].at, seconds(1)) << "the retry must wait for Retry-After";
@@ -192,6 +193,7 @@ TEST(RetryTest, PostIsNeverRetriedAndSurfacesRetryAfter) {
   ASSERT_TRUE(r.status().retry_after().has_value());
   EXPECT_EQ(*r.status().retry_after(), seconds(1));
   EXPECT_EQ(server.seen().size(), 1U);
+  EXPECT_EQ(c.requests(), 1U);
   EXPECT_LT(took, seconds(1)) << "a POST must not sleep for Retry-After";
 }
 

@@ -403,6 +403,25 @@ void Controller::RecordEvents(const std::string& key, const json& os_object, con
       log::Warn("operator: rollout halted", {{"os", key}, {"version", b.version}, {"reason", b.reason}});
     }
   }
+  // A selector conflict or an invalid spec: once when the Degraded condition takes that reason (the
+  // status keeps saying it; the Event reaches `kubectl describe` and event-based alerting).
+  auto degraded = [](const std::vector<Condition>& conditions) -> const Condition* {
+    for (const Condition& c : conditions) {
+      if (c.type == "Degraded") return &c;
+    }
+    return nullptr;
+  };
+  if (const Condition* now_degraded = degraded(plan.status.conditions);
+      now_degraded != nullptr && now_degraded->status &&
+      (now_degraded->reason == SkipReasonName(SkipReason::kSelectorConflict) ||
+       now_degraded->reason == SkipReasonName(SkipReason::kInvalidSpec))) {
+    const Condition* was = before.ok() ? degraded(before->conditions) : nullptr;
+    if (was == nullptr || !was->status || was->reason != now_degraded->reason) {
+      Emit(os, "Warning", now_degraded->reason, now_degraded->message);
+      log::Warn("operator: rollout blocked",
+                {{"os", key}, {"reason", now_degraded->reason}, {"message", now_degraded->message}});
+    }
+  }
   auto& last_rollout = previous_rollout_[key];
   if (plan.status.rollout == "Completed" && !last_rollout.empty() && last_rollout != "Completed") {
     Emit(os, "Normal", "RolloutCompleted",

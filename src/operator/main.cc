@@ -144,6 +144,8 @@ int main(int argc, char** argv) {
   if (metrics_bind->has_value()) {
     auto s = kubeos::rollout::HttpServer::Start(**metrics_bind, [&](const HttpRequestHead& r) {
       if (r.path != "/metrics") return HttpReply{404, "text/plain; charset=utf-8", "not found\n"};
+      metrics.SetApiRequests("main", client.requests());
+      metrics.SetApiRequests("events", event_client.requests());
       return HttpReply{200, "text/plain; version=0.0.4; charset=utf-8", metrics.Render()};
     });
     if (!s.ok()) {

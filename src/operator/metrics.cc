@@ -59,6 +59,11 @@ void Metrics::AddApiWrite(std::string_view kind) {
   ++writes_[std::string(kind)];
 }
 
+void Metrics::SetApiRequests(std::string_view client, std::uint64_t requests) {
+  std::lock_guard<std::mutex> lock(mu_);
+  requests_[std::string(client)] = requests;
+}
+
 void Metrics::SetLeader(bool leader) {
   std::lock_guard<std::mutex> lock(mu_);
   leader_ = leader;
@@ -122,6 +127,11 @@ std::string Metrics::Render() const {
   line("# TYPE kubeos_api_writes_total counter");
   for (const auto& [k, n] : writes_) {
     line(fmt::format("kubeos_api_writes_total{{kind=\"{}\"}} {}", EscapeLabelValue(k), n));
+  }
+  line("# HELP kubeos_api_requests_total HTTP requests sent to the apiserver, retries and watches included.");
+  line("# TYPE kubeos_api_requests_total counter");
+  for (const auto& [k, n] : requests_) {
+    line(fmt::format("kubeos_api_requests_total{{client=\"{}\"}} {}", EscapeLabelValue(k), n));
   }
   line("# HELP kubeos_leader 1 while this replica is the one that plans.");
   line("# TYPE kubeos_leader gauge");

@@ -10,6 +10,9 @@
 //   kubeos_reconcile_duration_seconds         histogram: one pass (snapshot, plan, writes)
 //   kubeos_api_writes_total{kind}             counter: writes issued (osinstance, node, os_status, delete,
 //                                             event)
+//   kubeos_api_requests_total{client}         counter: every HTTP request to the apiserver (reads, writes,
+//                                             watches, lease renewals, retries) by client: main (caches,
+//                                             planning, leader election) or events
 //   kubeos_leader                             gauge: 1 while this replica plans
 //   kubeos_caches_synced                      gauge: 1 once the OS, OSInstance and Node caches synced
 // Thread-safety: internally synchronised.
@@ -42,6 +45,8 @@ class Metrics {
   void AddAssignment(const std::string& os, std::string_view action);
   void ObserveReconcile(std::string_view result, double seconds);
   void AddApiWrite(std::string_view kind);
+  // The running count of a kube::Client (Client::requests()), copied in before each render.
+  void SetApiRequests(std::string_view client, std::uint64_t requests);
   void SetLeader(bool leader);
   void SetCachesSynced(bool synced);
   bool leader() const;
@@ -60,6 +65,7 @@ class Metrics {
   std::map<std::string, std::int64_t> reconciles_{{"success", 0}, {"conflict", 0}, {"error", 0}};  // ditto
   std::map<std::string, std::int64_t> writes_{
       {"osinstance", 0}, {"node", 0}, {"os_status", 0}, {"delete", 0}, {"event", 0}};
+  std::map<std::string, std::uint64_t> requests_{{"main", 0}, {"events", 0}};  // guarded by mu_
   std::array<std::int64_t, kReconcileBuckets.size()> buckets_{};  // guarded by mu_ (not cumulative)
   std::int64_t duration_count_ = 0;                               // guarded by mu_
   double duration_sum_ = 0;                                       // guarded by mu_

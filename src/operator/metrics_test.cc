@@ -18,6 +18,8 @@ TEST(Metrics, CountersStartAtZero) {
            "kubeos_reconcile_total{result=\"conflict\"} 0",
            "kubeos_reconcile_total{result=\"error\"} 0",
            "kubeos_api_writes_total{kind=\"osinstance\"} 0",
+           "kubeos_api_requests_total{client=\"main\"} 0",
+           "kubeos_api_requests_total{client=\"events\"} 0",
            "kubeos_reconcile_duration_seconds_bucket{le=\"+Inf\"} 0",
            "kubeos_reconcile_duration_seconds_count 0",
            "kubeos_leader 0",
@@ -46,6 +48,8 @@ TEST(Metrics, RendersOsGaugesAssignmentsAndTheHistogram) {
   m.ObserveReconcile("conflict", 0.2);
   m.ObserveReconcile("success", 30);
   m.AddApiWrite("node");
+  m.SetApiRequests("main", 1234);
+  m.SetApiRequests("main", 1240);  // a running count: the latest value wins
   m.SetLeader(true);
   m.SetCachesSynced(true);
   const std::string t = m.Render();
@@ -69,6 +73,8 @@ TEST(Metrics, RendersOsGaugesAssignmentsAndTheHistogram) {
            "kubeos_reconcile_duration_seconds_bucket{le=\"+Inf\"} 3",
            "kubeos_reconcile_duration_seconds_count 3",
            "kubeos_api_writes_total{kind=\"node\"} 1",
+           "kubeos_api_requests_total{client=\"main\"} 1240",
+           "kubeos_api_requests_total{client=\"events\"} 0",
            "kubeos_leader 1",
            "kubeos_caches_synced 1",
        }) {

@@ -18,6 +18,7 @@
 #include "common/file.h"
 #include "harness/cluster_gtest.h"
 #include "operator_fixture.h"
+#include "operator_test_base.h"
 
 namespace kubeos::testing {
 
@@ -28,111 +29,6 @@ namespace {
 using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-template <typename Pred>
-bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return pred();
-}
-
-json UpgradeOs(const std::string& name, const std::string& ns, const std::string& selector,
-               const json& extra = {}) {
-  json os = {{"apiVersion", api::kApiVersion},
-             {"kind", "OS"},
-             {"metadata", {{"name", name}, {"namespace", ns}}},
-             {"spec",
-              {{"opstype", "upgrade"},
-               {"osversion", "KubeOS v2"},
-               {"imagetype", "disk"},
-               {"imageurl", "https://10.0.0.5/kubeos-v2.tar"},
-               {"checksum", "0f3a"},
-               {"flagSafe", false},
-               {"mtls", false},
-               {"containerimage", ""},
-               {"evictpodforce", true},
-               {"maxunavailable", 2},
-               {"nodeselector", selector}}}};
-  if (!extra.is_null()) os["spec"].merge_patch(extra);
-  return os;
-}
-
-class OperatorTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    kube::Client c(TestCluster().AdminConfig());
-    InstallCrds(c);
-    (void)c.Create(kube::Resource::Namespaces(), "", {{"metadata", {{"name", "upgrade-system"}}}});
-  }
-
-  void SetUp() override {
-    auto cfg = TestCluster().AdminConfig();
-    cfg.qps = -1;
-    client_ = std::make_unique<kube::Client>(cfg);
-    ns_ = UniqueTestNamespace();
-    ASSERT_TRUE(client_->Create(kube::Resource::Namespaces(), "", {{"metadata", {{"name", ns_}}}}).ok());
-    auto dir = TempDir::Create("operator-test");
-    ASSERT_TRUE(dir.ok());
-    dir_.emplace(std::move(*dir));
-  }
-
-  void TearDown() override {
-    for (auto& op : operators_) {
-      if (op.proc) (void)op.proc->Stop(milliseconds(5000));
-      if (HasFailure()) {
-        std::ifstream in(op.log);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        std::string text = ss.str();
-        if (text.size() > 6000) text = text.substr(text.size() - 6000);
-        std::cerr << "---- " << op.identity << " log tail ----\n" << text << "\n";
-      }
-    }
-    if (fleet_) fleet_->DeleteAll();
-    fleet_.reset();
-  }
-
-  OperatorProcess& StartOperator(const std::string& identity, bool leader_elect = false) {
-    operators_.push_back(OperatorProcess::Start(identity, dir_->path(), leader_elect));
-    return operators_.back();
-  }
-  Fleet& MakeFleet(int n, ProxyBehaviour b) {
-    if (b.upgrade_to.empty()) b.upgrade_to = "KubeOS v2";
-    fleet_ = std::make_unique<Fleet>(*client_, ns_, ns_, n, b);
-    return *fleet_;
-  }
-  json GetOs(const std::string& name) {
-    auto os = client_->Get(api::OsResource(), ns_, name);
-    EXPECT_TRUE(os.ok()) << os.status().ToString();
-    return os.ok() ? *os : json::object();
-  }
-  json Status(const std::string& name) { return GetOs(name).value("status", json::object()); }
-  bool Condition(const json& status, const std::string& type, bool want) {
-    for (const json& c : status.value("conditions", json::array())) {
-      if (c.value("type", "") == type) return c.value("status", "") == (want ? "True" : "False");
-    }
-    return false;
-  }
-  std::map<std::string, int> EventReasons(const std::string& os) {
-    std::map<std::string, int> reasons;
-    auto events = client_->List(kube::Resource::Events(), ns_);
-    EXPECT_TRUE(events.ok());
-    if (!events.ok()) return reasons;
-    for (const json& e : (*events)["items"]) {
-      if (e["involvedObject"].value("name", "") == os) reasons[e.value("reason", "")] += e.value("count", 1);
-    }
-    return reasons;
-  }
-
-  std::unique_ptr<kube::Client> client_;
-  std::string ns_;
-  std::optional<TempDir> dir_;
-  std::deque<OperatorProcess> operators_;  // references stay valid on push_back
-  std::unique_ptr<Fleet> fleet_;
-};
 
 // Hand-off latencies: the k-th assignment after the first `budget` ones fills the slot freed by the
 // (k-budget)-th finish.
@@ -227,6 +123,11 @@ TEST_F(OperatorTest, ParallelRolloutRespectsMaxUnavailableRefillsFreedSlotsAndRe
       << m;
   EXPECT_NE(m.find("\nkubeos_leader 1\n"), std::string::npos);
   EXPECT_NE(m.find("\nkubeos_caches_synced 1\n"), std::string::npos);
+  const std::string requests_key = "\nkubeos_api_requests_total{client=\"main\"} ";
+  const auto at = m.find(requests_key);
+  ASSERT_NE(at, std::string::npos) << m;
+  // At least the two planning writes per node plus the lists and watches of three caches.
+  EXPECT_GE(std::stoll(m.substr(at + requests_key.size())), 2 * kNodes + 6) << m;
   EXPECT_EQ(m.find("kubeos_reconcile_total{result=\"success\"} 0\n"), std::string::npos);
 }
 

@@ -79,7 +79,7 @@ std::pair<int, std::string> HttpGet(int port, const std::string& path) {
 }
 
 OperatorProcess OperatorProcess::Start(const std::string& identity, const std::filesystem::path& dir,
-                                       bool leader_elect) {
+                                       bool leader_elect, const std::string& time_zone) {
   OperatorProcess op;
   op.identity = identity;
   op.metrics_port = FreeLoopbackPort().value_or(0);
@@ -95,7 +95,7 @@ OperatorProcess OperatorProcess::Start(const std::string& identity, const std::f
                                    "--health-probe-bind-address",
                                    "127.0.0.1:" + std::to_string(op.health_port),
                                    "--time-zone",
-                                   "UTC"};
+                                   time_zone};
   if (leader_elect) {
     // Short timings keep the hand-over test fast; the protocol is the same as with 15/10/2.
     for (const char* a : {"--leader-elect", "--leader-elect-lease-duration=3",
@@ -109,17 +109,17 @@ OperatorProcess OperatorProcess::Start(const std::string& identity, const std::f
   return op;
 }
 
-Fleet::Fleet(kube::Client& client, const std::string& prefix, const std::string& selector, int n,
-             ProxyBehaviour b)
+Fleet::Fleet(kube::Client& client, const std::string& prefix, const std::optional<std::string>& selector,
+             int n, ProxyBehaviour b, const std::map<std::string, std::string>& extra_labels)
     : client_(client), behaviour_(std::move(b)) {
+  json labels = extra_labels;
+  if (selector) labels[api::kNodeSelectorLabel] = *selector;
   for (int i = 0; i < n; ++i) {
     const std::string name = prefix + "-" + std::to_string(i);
     nodes_.push_back(name);
     node_set_.insert(name);
     nodestatus_[name] = "idle";
-    json node = {{"apiVersion", "v1"},
-                 {"kind", "Node"},
-                 {"metadata", {{"name", name}, {"labels", {{api::kNodeSelectorLabel, selector}}}}}};
+    json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", name}, {"labels", labels}}}};
     auto made = client_.Create(kube::Resource::Nodes(), "", node);
     EXPECT_TRUE(made.ok()) << made.status().ToString();
     json status = {{"status",
@@ -164,6 +164,7 @@ void Fleet::OnOsInstance(const json& osi) {
   const bool idle = status == "idle" || status.empty();
   if (was_idle && !idle) {
     assignments_.emplace_back(name, std::chrono::steady_clock::now());
+    spec_at_assignment_[name] = osi.value("spec", json::object());
     if (scheduled_.insert(name).second) queue_.AddAfter(name, behaviour_.work);
   }
   int working = 0;
@@ -245,6 +246,11 @@ std::vector<SteadyTime> Fleet::Finishes() const {
 std::map<std::string, json> Fleet::LabelsAtFinish() const {
   std::lock_guard<std::mutex> lock(mu_);
   return labels_at_finish_;
+}
+
+std::map<std::string, json> Fleet::SpecAtAssignment() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return spec_at_assignment_;
 }
 
 void Fleet::DeleteAll() {

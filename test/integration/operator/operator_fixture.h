@@ -38,8 +38,9 @@ struct OperatorProcess {
   std::filesystem::path log;
   std::optional<Process> proc;
 
+  // `time_zone` is passed as --time-zone (the default zone of windows that name none).
   static OperatorProcess Start(const std::string& identity, const std::filesystem::path& dir,
-                               bool leader_elect);
+                               bool leader_elect, const std::string& time_zone = "UTC");
   bool Ready() const { return HttpGet(health_port, "/readyz").first == 200; }
   std::string Metrics() const { return HttpGet(metrics_port, "/metrics").second; }
   bool Leader() const { return Metrics().find("\nkubeos_leader 1\n") != std::string::npos; }
@@ -53,13 +54,13 @@ struct ProxyBehaviour {
   int workers = 1;             // nodes finished in parallel (the bench uses more)
 };
 
-// Nodes `<prefix>-0..n-1` labelled upgrade.openeuler.org/node-selector=<selector>, Ready, osImage
-// "KubeOS v1", each with OSInstance default/<node> (nodestatus idle). Also runs the fake proxy and the
-// checker over the fleet's OSInstances.
+// Nodes `<prefix>-0..n-1` labelled upgrade.openeuler.org/node-selector=<selector> (no such label when
+// `selector` is nullopt) plus `extra_labels`, Ready, osImage "KubeOS v1", each with OSInstance
+// default/<node> (nodestatus idle). Also runs the fake proxy and the checker over the fleet's OSInstances.
 class Fleet {
  public:
-  Fleet(kube::Client& client, const std::string& prefix, const std::string& selector, int n,
-        ProxyBehaviour b);
+  Fleet(kube::Client& client, const std::string& prefix, const std::optional<std::string>& selector, int n,
+        ProxyBehaviour b, const std::map<std::string, std::string>& extra_labels = {});
   ~Fleet();
 
   const std::vector<std::string>& nodes() const { return nodes_; }
@@ -72,6 +73,8 @@ class Fleet {
   std::vector<SteadyTime> Finishes() const;
   // Labels each node carried when the proxy finished it.
   std::map<std::string, nlohmann::json> LabelsAtFinish() const;
+  // The OSInstance spec of each node as first observed working (its last assignment).
+  std::map<std::string, nlohmann::json> SpecAtAssignment() const;
   void DeleteAll();
 
  private:
@@ -89,6 +92,7 @@ class Fleet {
   std::vector<std::pair<std::string, SteadyTime>> assignments_;  // guarded by mu_
   std::vector<SteadyTime> finishes_;                             // guarded by mu_
   std::map<std::string, nlohmann::json> labels_at_finish_;       // guarded by mu_
+  std::map<std::string, nlohmann::json> spec_at_assignment_;     // guarded by mu_
   std::atomic<int> max_working_{0};
   std::atomic<int> finished_{0};
   kube::WorkQueue<std::string> queue_;
