@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "api/os.h"
 #include "common/log.h"
@@ -17,6 +20,8 @@ using std::chrono::milliseconds;
 constexpr const char* kQueueKey = "node";
 constexpr std::chrono::seconds kSyncTimeout{120};
 const kube::Resource kDaemonSets{"apps", "v1", "daemonsets", true};
+// Evictions in flight at once within a drain round (each also passes the client's rate limiter).
+constexpr size_t kEvictionConcurrency = 8;
 
 int64_t WallNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -478,8 +483,23 @@ StatusOr<milliseconds> Controller::DrainRoundOnce(const json& node, const json& 
                      .escalation = options_.escalation};
   DrainRound round = PlanDrainRound(pods, policy, drain_memory_, now);
   std::vector<std::string> problems = round.problems;
-  for (const PodView& p : round.evict) {
-    Status s = client_.Evict(p.ns, p.name, kube::DeleteOptions{.precondition_uid = p.uid});
+  // The round's evictions run concurrently (kubectl drain does too), a few at a time; their results are
+  // recorded in the planner's order.
+  std::vector<Status> evicted(round.evict.size());
+  for (size_t first = 0; first < round.evict.size(); first += kEvictionConcurrency) {
+    const size_t last = std::min(round.evict.size(), first + kEvictionConcurrency);
+    std::vector<std::jthread> workers;
+    workers.reserve(last - first);
+    for (size_t i = first; i < last; ++i) {
+      workers.emplace_back([this, &round, &evicted, i] {
+        const PodView& p = round.evict[i];
+        evicted[i] = client_.Evict(p.ns, p.name, kube::DeleteOptions{.precondition_uid = p.uid});
+      });
+    }
+  }
+  for (size_t i = 0; i < round.evict.size(); ++i) {
+    const PodView& p = round.evict[i];
+    const Status& s = evicted[i];
     RecordEviction(drain_memory_, p, s, now);
     if (s.ok() || s.code() == StatusCode::kNotFound) {
       log::Info("evicted", {{"node", options_.node_name}, {"pod", p.Key()}});
