@@ -11,20 +11,20 @@
 #include <random>
 #include <thread>
 
+#include "common/http_server.h"
 #include "common/log.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/leader_election.h"
 #include "operator/controller.h"
-#include "operator/http_server.h"
 #include "operator/metrics.h"
 #include "operator/time_zone.h"
 
 namespace {
 
+using kubeos::HttpReply;
+using kubeos::HttpRequestHead;
 using kubeos::Status;
-using kubeos::rollout::HttpReply;
-using kubeos::rollout::HttpRequestHead;
 namespace log = kubeos::log;
 
 std::string DefaultIdentity() {
@@ -85,8 +85,8 @@ int main(int argc, char** argv) {
   log::SetJson(log_json);
   if (identity.empty()) identity = DefaultIdentity();
 
-  auto metrics_bind = kubeos::rollout::ParseBindAddress(metrics_addr);
-  auto health_bind = kubeos::rollout::ParseBindAddress(health_addr);
+  auto metrics_bind = kubeos::ParseBindAddress(metrics_addr);
+  auto health_bind = kubeos::ParseBindAddress(health_addr);
   for (auto* b : {&metrics_bind, &health_bind}) {
     if (!b->ok()) {
       (void)std::fprintf(stderr, "%s\n", b->status().ToString().c_str());
@@ -140,9 +140,9 @@ int main(int argc, char** argv) {
   kubeos::rollout::Metrics metrics;
   kubeos::rollout::Controller controller(client, event_client,
                                          {.default_time_zone = zone->name, .event_host = identity}, metrics);
-  std::unique_ptr<kubeos::rollout::HttpServer> metrics_server, health_server;
+  std::unique_ptr<kubeos::HttpServer> metrics_server, health_server;
   if (metrics_bind->has_value()) {
-    auto s = kubeos::rollout::HttpServer::Start(**metrics_bind, [&](const HttpRequestHead& r) {
+    auto s = kubeos::HttpServer::Start(**metrics_bind, [&](const HttpRequestHead& r) {
       if (r.path != "/metrics") return HttpReply{404, "text/plain; charset=utf-8", "not found\n"};
       metrics.SetApiRequests("main", client.requests());
       metrics.SetApiRequests("events", event_client.requests());
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
     log::Info("operator: serving metrics", {{"port", metrics_server->port()}});
   }
   if (health_bind->has_value()) {
-    auto s = kubeos::rollout::HttpServer::Start(**health_bind, [&](const HttpRequestHead& r) {
+    auto s = kubeos::HttpServer::Start(**health_bind, [&](const HttpRequestHead& r) {
       if (r.path == "/healthz") return HttpReply{200, "text/plain; charset=utf-8", "ok\n"};
       if (r.path == "/readyz") {
         // Ready once the caches are warm, whether leading or standing by.

@@ -144,6 +144,8 @@ Status Controller::Run(const std::stop_token& stop) {
     }
   }
   log::Info("caches synced", {{"node", options_.node_name}});
+  synced_ = true;
+  if (options_.metrics != nullptr) options_.metrics->SetCachesSynced(true);
   std::stop_callback on_stop(stop, [this] { queue_.ShutDown(); });
   queue_.Add(kQueueKey);
   while (auto key = queue_.Get(stop)) {
@@ -196,7 +198,7 @@ StatusOr<Controller::Ptr> Controller::EnsureInstance(const Ptr& node) {
 }
 
 StatusOr<AgentView> Controller::QueryAgent() {
-  StatusOr<json> st = agent_.Call("status", json::array(), options_.agent_timeouts.status);
+  StatusOr<json> st = CallAgent("status", json::array(), options_.agent_timeouts.status);
   if (st.ok()) return AgentViewFromStatus(*st);
   AgentView v;
   if (st.status().code() == StatusCode::kUnimplemented) {
@@ -207,6 +209,13 @@ StatusOr<AgentView> Controller::QueryAgent() {
   return v;
 }
 
+StatusOr<json> Controller::CallAgent(const std::string& method, const json& params,
+                                     std::chrono::milliseconds timeout) {
+  StatusOr<json> r = agent_.Call(method, params, timeout);
+  if (options_.metrics != nullptr) options_.metrics->AddAgentCall(method, r.ok());
+  return r;
+}
+
 Status Controller::WriteRecord(const json& osi, const ProxyRecord& rec, const json& extra) {
   json patch = RecordPatch(rec);
   if (extra.is_object()) patch["status"].update(extra);
@@ -215,6 +224,7 @@ Status Controller::WriteRecord(const json& osi, const ProxyRecord& rec, const js
   if (!r.ok()) return r.status().WithContext("write OSInstance status");
   (void)osi;
   last_osi_ = std::make_shared<const json>(std::move(*r));
+  if (options_.metrics != nullptr) options_.metrics->SetPhase(rec.phase);
   return Status::Ok();
 }
 
@@ -355,7 +365,7 @@ StatusOr<milliseconds> Controller::Execute(const Decision& d, const json& node, 
       KUBEOS_RETURN_IF_ERROR(WriteRecord(osi, rec));
       auto started = std::chrono::steady_clock::now();
       StatusOr<json> r =
-          agent_.Call("prepare_upgrade", UpgradeParams(os->spec), options_.agent_timeouts.prepare);
+          CallAgent("prepare_upgrade", UpgradeParams(os->spec), options_.agent_timeouts.prepare);
       if (!r.ok()) {
         if (IsTransientAgentError(r.status())) return r.status();
         KUBEOS_RETURN_IF_ERROR(Fail(node, *last_osi_, rec, "StagingFailed", r.status().message()));
@@ -378,7 +388,7 @@ StatusOr<milliseconds> Controller::Execute(const Decision& d, const json& node, 
       KUBEOS_RETURN_IF_ERROR(WriteRecord(osi, rec));
       const std::string method = obs.os.opstype == "rollback" ? "rollback" : "upgrade";
       Event(node, false, "Rebooting", d.message);
-      StatusOr<json> r = agent_.Call(method, json::array(), options_.agent_timeouts.switch_boot);
+      StatusOr<json> r = CallAgent(method, json::array(), options_.agent_timeouts.switch_boot);
       if (r.ok()) return milliseconds(kRebootPoll);
       const Status& s = r.status();
       const bool never_arrived =
@@ -409,7 +419,7 @@ StatusOr<milliseconds> Controller::Execute(const Decision& d, const json& node, 
     case Action::kMarkGood: {
       set_phase(d.phase, d.message);
       KUBEOS_RETURN_IF_ERROR(WriteRecord(osi, rec));
-      StatusOr<json> r = agent_.Call("mark_good", json::array(), options_.agent_timeouts.mark_good);
+      StatusOr<json> r = CallAgent("mark_good", json::array(), options_.agent_timeouts.mark_good);
       if (!r.ok()) {
         if (IsTransientAgentError(r.status())) return r.status();
         KUBEOS_RETURN_IF_ERROR(Fail(node, *last_osi_, rec, "CommitFailed", r.status().message()));
@@ -435,7 +445,7 @@ StatusOr<milliseconds> Controller::Configure(bool upgradeconfigs, const Decision
   rec.message = Truncate(d.message);
   if (std::optional<json> params = ConfigureParams(spec)) {
     KUBEOS_RETURN_IF_ERROR(WriteRecord(osi, rec));
-    StatusOr<json> r = agent_.Call("configure", *params, options_.agent_timeouts.configure);
+    StatusOr<json> r = CallAgent("configure", *params, options_.agent_timeouts.configure);
     if (!r.ok()) {
       if (IsTransientAgentError(r.status())) return r.status();
       KUBEOS_RETURN_IF_ERROR(Fail(node, *last_osi_, rec, "ConfigureFailed", r.status().message()));
@@ -501,6 +511,11 @@ StatusOr<milliseconds> Controller::DrainRoundOnce(const json& node, const json& 
     const PodView& p = round.evict[i];
     const Status& s = evicted[i];
     RecordEviction(drain_memory_, p, s, now);
+    if (options_.metrics != nullptr) {
+      options_.metrics->AddEviction(s.ok() || s.code() == StatusCode::kNotFound  ? "evicted"
+                                    : s.code() == StatusCode::kResourceExhausted ? "blocked"
+                                                                                 : "failed");
+    }
     if (s.ok() || s.code() == StatusCode::kNotFound) {
       log::Info("evicted", {{"node", options_.node_name}, {"pod", p.Key()}});
     } else {
@@ -514,6 +529,7 @@ StatusOr<milliseconds> Controller::DrainRoundOnce(const json& node, const json& 
     Status s =
         client_.Delete(kube::Resource::Pods(), p.ns, p.name, kube::DeleteOptions{.precondition_uid = p.uid});
     drain_memory_[p.uid].deleted_at = now;
+    if (options_.metrics != nullptr) options_.metrics->AddEviction("deleted");
     Event(node, true, "DrainEscalated",
           fmt::format("drain deadline passed: deleting {} without its disruption budget{}", p.Key(),
                       s.ok() || s.code() == StatusCode::kNotFound ? "" : ": " + s.message()));

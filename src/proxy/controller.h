@@ -9,6 +9,7 @@
 // Thread-safety: Run() owns the informers and the worker; call it from one thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "kube/workqueue.h"
 #include "proxy/agent_link.h"
 #include "proxy/drain.h"
+#include "proxy/metrics.h"
 #include "proxy/state_machine.h"
 
 namespace kubeos::node {
@@ -40,6 +42,8 @@ struct ProxyOptions {
   // Safety resync while nothing happens (events normally trigger every pass).
   std::chrono::seconds resync{60};
   AgentTimeouts agent_timeouts;
+  // Where phase changes, evictions and agent calls are counted (/metrics); nullptr: not counted.
+  ProxyMetrics* metrics = nullptr;
 };
 
 // Lists the pods bound to `node` and looks up the DaemonSets that control them (orphan detection).
@@ -56,6 +60,8 @@ class Controller {
   // Starts the informers, waits for their first lists, and runs passes until `stop`. Returns an error only
   // when the caches never sync.
   Status Run(const std::stop_token& stop);
+  // True once Run's caches synced (for /readyz). Any thread.
+  bool Synced() const { return synced_.load(); }
 
  private:
   using Ptr = std::shared_ptr<const nlohmann::json>;
@@ -64,6 +70,9 @@ class Controller {
 
   StatusOr<Ptr> EnsureInstance(const Ptr& node);
   StatusOr<AgentView> QueryAgent();
+  // agent_.Call, counted in the metrics.
+  StatusOr<nlohmann::json> CallAgent(const std::string& method, const nlohmann::json& params,
+                                     std::chrono::milliseconds timeout);
   Status WriteRecord(const nlohmann::json& osi, const ProxyRecord& rec, const nlohmann::json& extra = {});
   StatusOr<std::chrono::milliseconds> Execute(const Decision& d, const nlohmann::json& node,
                                               const nlohmann::json& osi, const api::OSInstance& instance,
@@ -87,6 +96,7 @@ class Controller {
   kube::EventRecorder events_;
   std::unique_ptr<kube::JsonInformer> nodes_, instances_, oses_;
   kube::WorkQueue<std::string> queue_;
+  std::atomic<bool> synced_{false};
   Ptr last_node_, last_osi_;  // the objects as the proxy last wrote them (read-your-writes)
   DrainMemory drain_memory_;
   int64_t drain_memory_attempt_ = -1;  // startedAt of the attempt drain_memory_ belongs to

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/http_server.h"
 #include "common/log.h"
 #include "kube/client.h"
 #include "kube/config.h"
@@ -78,6 +79,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--resync", resync, "seconds between safety passes when nothing happens")
       ->capture_default_str();
+  std::string metrics_addr = "0";
+  app.add_option("--metrics-bind-address", metrics_addr,
+                 "serve /metrics, /healthz and /readyz here (\":8085\", \"127.0.0.1:0\"; \"0\" disables)")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "debug|info|warn|error")->capture_default_str();
   app.add_flag("--log-json", log_json, "one JSON object per log line");
   bool force = false;
@@ -108,14 +113,45 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+  auto metrics_bind = kubeos::ParseBindAddress(metrics_addr);
+  if (!metrics_bind.ok()) {
+    std::cerr << "os-proxy: --metrics-bind-address: " << metrics_bind.status().message() << "\n";
+    return 2;
+  }
+
   node::SocketAgent agent(socket);
+  node::ProxyMetrics metrics;
   node::ProxyOptions options{
       .node_name = node_name,
       .drain_timeout = std::chrono::seconds(drain_timeout),
       .escalation = escalation == "delete" ? node::Escalation::kDelete : node::Escalation::kAbort,
       .policy = {.reboot_timeout = std::chrono::seconds(reboot_timeout), .mark_good = mark_good},
-      .resync = std::chrono::seconds(resync)};
+      .resync = std::chrono::seconds(resync),
+      .metrics = &metrics};
   node::Controller controller(client, agent, options);
+  std::unique_ptr<kubeos::HttpServer> metrics_server;
+  if (metrics_bind->has_value()) {
+    auto server = kubeos::HttpServer::Start(**metrics_bind, [&](const kubeos::HttpRequestHead& r) {
+      constexpr const char* kText = "text/plain; charset=utf-8";
+      if (r.path == "/metrics") {
+        metrics.SetApiRequests(client.requests());
+        return kubeos::HttpReply{200, "text/plain; version=0.0.4; charset=utf-8", metrics.Render()};
+      }
+      if (r.path == "/healthz") return kubeos::HttpReply{200, kText, "ok\n"};
+      if (r.path == "/readyz") {
+        return controller.Synced() ? kubeos::HttpReply{200, kText, "ok\n"}
+                                   : kubeos::HttpReply{503, kText, "caches not synced\n"};
+      }
+      return kubeos::HttpReply{404, kText, "not found\n"};
+    });
+    if (!server.ok()) {
+      kubeos::log::Error("metrics server",
+                         {{"address", metrics_addr}, {"error", server.status().ToString()}});
+      return 1;
+    }
+    metrics_server = std::move(*server);
+    kubeos::log::Info("serving metrics", {{"port", metrics_server->port()}});
+  }
   kubeos::log::Info("os-proxy starting", {{"node", node_name},
                                           {"agent_socket", socket},
                                           {"drain_timeout", drain_timeout},

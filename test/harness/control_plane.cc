@@ -1,9 +1,11 @@
 #include "harness/control_plane.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -531,6 +533,31 @@ uint64_t ControlPlane::PeakResidentBytes() {
     if (p->process && p->process->Running()) total += ::kubeos::PeakResidentBytes(p->process->pid());
   }
   return total;
+}
+
+std::pair<int, std::string> HttpGet(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {0, ""};
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    ::close(fd);
+    return {0, ""};
+  }
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  (void)!::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string resp;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  if (resp.rfind("HTTP/1.1 ", 0) != 0 || resp.size() < 12) return {0, resp};
+  const auto head_end = resp.find("\r\n\r\n");
+  return {std::stoi(resp.substr(9, 3)), head_end == std::string::npos ? "" : resp.substr(head_end + 4)};
 }
 
 }  // namespace kubeos::testing

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/process.h"
@@ -108,5 +109,9 @@ class ControlPlane {
 
 // A free TCP port on 127.0.0.1 (bound and released; the caller should retry if it loses the race).
 StatusOr<int> FreeLoopbackPort();
+
+// HTTP GET on 127.0.0.1:port (a 2 s read timeout); {status, body}, status 0 when the connection failed.
+// For the /metrics and probe endpoints of the binaries under test.
+std::pair<int, std::string> HttpGet(int port, const std::string& path);
 
 }  // namespace kubeos::testing

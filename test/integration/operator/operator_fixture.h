@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/process.h"
+#include "harness/control_plane.h"
 #include "kube/client.h"
 #include "kube/informer.h"
 #include "kube/workqueue.h"
@@ -26,9 +27,6 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 // Installs deploy/crds and waits until both kinds are served.
 void InstallCrds(kube::Client& client);
-
-// HTTP GET on 127.0.0.1:port; {status, body}, status 0 when the connection failed.
-std::pair<int, std::string> HttpGet(int port, const std::string& path);
 
 // One os-operator process with its own metrics and health ports; output in `log`.
 struct OperatorProcess {

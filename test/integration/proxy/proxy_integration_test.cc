@@ -431,7 +431,9 @@ TEST_F(ProxyTest, FullUpgradeAndRollbackThroughTheRealAgent) {
   ASSERT_TRUE(WriteFileAtomic(host.proc_sys() / "net/core/somaxconn", "4096\n").ok());
   std::filesystem::create_directories(host.config_root() / "etc");
   ASSERT_TRUE(WriteFileAtomic(host.config_root() / "etc/sysctl.conf", "vm.swappiness = 10\n").ok());
-  StartProxy(node);
+  const int metrics_port = FreeLoopbackPort().value_or(0);
+  StartProxy(node, {"--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port)});
+  ASSERT_TRUE(Eventually([&] { return HttpGet(metrics_port, "/readyz").first == 200; }, seconds(30)));
   // upgradeconfigs are applied before the upgrade, sysconfigs after the reboot (both through configure).
   CreateOs("os", false, json::parse(R"({"spec": {
       "upgradeconfigs": {"version": "u1", "configs": [{"model": "kernel.sysctl",
@@ -480,6 +482,20 @@ TEST_F(ProxyTest, FullUpgradeAndRollbackThroughTheRealAgent) {
   EXPECT_EQ(Instance(node)["status"]["sysconfigs"]["version"], "s1");
   std::cout << fmt::format("[ figures ] assign -> Rebooting {:.2f} s; reboot -> Succeeded {:.2f} s\n",
                            to_reboot, after_reboot);
+  // /metrics tells the same story: one pass through each phase, the pod evicted, the agent calls made.
+  auto [code, metrics] = HttpGet(metrics_port, "/metrics");
+  ASSERT_EQ(code, 200);
+  for (const char* line : {"kubeos_proxy_phase{phase=\"Succeeded\"} 1",
+                           "kubeos_proxy_phase_transitions_total{phase=\"Staging\"} 1",
+                           "kubeos_proxy_phase_transitions_total{phase=\"Draining\"} 1",
+                           "kubeos_proxy_phase_transitions_total{phase=\"Rebooting\"} 1",
+                           "kubeos_proxy_phase_transitions_total{phase=\"Succeeded\"} 1",
+                           "kubeos_proxy_evictions_total{result=\"evicted\"} 1",
+                           "kubeos_proxy_agent_calls_total{method=\"prepare_upgrade\",result=\"ok\"} 1",
+                           "kubeos_proxy_agent_calls_total{method=\"mark_good\",result=\"ok\"} 1",
+                           "kubeos_proxy_caches_synced 1"}) {
+    EXPECT_NE(metrics.find(std::string("\n") + line + "\n"), std::string::npos) << line << "\n" << metrics;
+  }
 
   // Rollback to KubeOS 1 (slot A): no prepare, drain, rollback RPC, reboot into A, commit, release.
   CreateOs("back", false, {{"spec", {{"opstype", "rollback"}, {"osversion", "KubeOS 1"}}}});

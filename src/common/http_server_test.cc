@@ -1,10 +1,10 @@
 // The metrics/health HTTP server's pure parts (bind addresses, request heads, responses). The serving
 // itself is exercised against the real binary in test/integration/operator.
-#include "operator/http_server.h"
+#include "common/http_server.h"
 
 #include <gtest/gtest.h>
 
-namespace kubeos::rollout {
+namespace kubeos {
 namespace {
 
 TEST(ParseBindAddress, Table) {
@@ -78,4 +78,4 @@ TEST(FormatResponse, HeadHasNoBody) {
 }
 
 }  // namespace
-}  // namespace kubeos::rollout
+}  // namespace kubeos

@@ -15,7 +15,7 @@
 
 #include "common/status.h"
 
-namespace kubeos::rollout {
+namespace kubeos {
 
 struct BindAddress {
   std::string host;  // IPv4 literal; "" = all interfaces
@@ -67,4 +67,4 @@ class HttpServer {
   std::jthread thread_;  // last: joined before the members it uses go away
 };
 
-}  // namespace kubeos::rollout
+}  // namespace kubeos

@@ -1,4 +1,4 @@
-#include "operator/http_server.h"
+#include "common/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,7 +13,7 @@
 
 #include "common/log.h"
 
-namespace kubeos::rollout {
+namespace kubeos {
 
 namespace {
 
@@ -165,4 +165,4 @@ void HttpServer::HandleConnection(int fd) {
   WriteAll(fd, FormatResponse(reply, head_only));
 }
 
-}  // namespace kubeos::rollout
+}  // namespace kubeos
