@@ -49,7 +49,16 @@ AgentView AgentViewFromStatus(const json& st) {
     v.standby_version = str(s, "version");
     v.standby_sha256 = str(s, "sha256");
   }
-  if (st.contains("trial") && st["trial"].is_object()) v.trial_version = str(st["trial"], "version");
+  if (st.contains("trial") && st["trial"].is_object()) {
+    v.trial_armed = true;
+    v.trial_version = str(st["trial"], "version");
+  }
+  if (st.contains("last_operation") && st["last_operation"].is_object()) {
+    const json& op = st["last_operation"];
+    if (op.contains("unix_time") && op["unix_time"].is_number_integer()) {
+      v.last_operation_at = op["unix_time"].get<int64_t>();
+    }
+  }
   if (st.contains("last_fallback") && st["last_fallback"].is_object()) {
     const json& f = st["last_fallback"];
     v.last_fallback = Fallback{str(f, "message"), f.value("unix_time", int64_t{0})};

@@ -13,6 +13,7 @@ TEST(AgentView, FromTheAgentsStatusReport) {
     "slots": {"A": {"state": "good", "version": "KubeOS 1", "sha256": ""},
               "B": {"state": "installed", "version": "KubeOS 2", "sha256": "ab12"}},
     "trial": {"slot": "B", "version": "KubeOS 2"},
+    "last_operation": {"name": "upgrade", "ok": true, "message": "", "unix_time": 1796320000},
     "last_fallback": {"name": "boot", "ok": false, "message": "trial of slot B fell back", "unix_time": 17},
     "operation": {"name": "prepare_upgrade", "phase": "writing", "bytes": 1, "total": 2}})");
   AgentView v = AgentViewFromStatus(st);
@@ -22,12 +23,18 @@ TEST(AgentView, FromTheAgentsStatusReport) {
   EXPECT_EQ(v.standby_state, "installed");
   EXPECT_EQ(v.standby_version, "KubeOS 2");
   EXPECT_EQ(v.standby_sha256, "ab12");
+  EXPECT_TRUE(v.trial_armed);
   EXPECT_EQ(v.trial_version, "KubeOS 2");
+  EXPECT_EQ(v.last_operation_at, 1796320000);
   ASSERT_TRUE(v.last_fallback);
   EXPECT_EQ(v.last_fallback->unix_time, 17);
   EXPECT_EQ(v.running_operation, "prepare_upgrade");
   AgentView unknown_slot = AgentViewFromStatus(json{{"booted_slot", nullptr}});
   EXPECT_TRUE(unknown_slot.standby_state.empty());
+  EXPECT_FALSE(unknown_slot.trial_armed);
+  EXPECT_EQ(unknown_slot.last_operation_at, 0);
+  // A trial of a slot with no recorded version is still armed.
+  EXPECT_TRUE(AgentViewFromStatus(json::parse(R"({"trial": {"slot": "B", "version": ""}})")).trial_armed);
 }
 
 TEST(UpgradeParams, TheOriginalsFieldMapping) {

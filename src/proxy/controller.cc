@@ -384,7 +384,8 @@ StatusOr<milliseconds> Controller::Execute(const Decision& d, const json& node, 
       return DrainRoundOnce(node, osi, *os, rec, obs);
     case Action::kSwitch: {
       set_phase(d.phase, d.message);
-      rec.reboot_requested_at = now;
+      // A resend keeps the first request's time: the reboot deadline is not extended by it.
+      if (d.reason != kSwitchResent || rec.reboot_requested_at == 0) rec.reboot_requested_at = now;
       KUBEOS_RETURN_IF_ERROR(WriteRecord(osi, rec));
       const std::string method = obs.os.opstype == "rollback" ? "rollback" : "upgrade";
       Event(node, false, "Rebooting", d.message);

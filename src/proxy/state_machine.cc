@@ -37,15 +37,17 @@ Decision NotAtTarget(const Observation& obs, const std::string& target) {
                   fmt::format("the node did not come back on {} within {} s (it reports \"{}\")", target,
                               obs.policy.reboot_timeout.count(), obs.node.os_image));
     }
-    // Killed between recording the request and delivering it, a proxy leaves the host up on the old slot
-    // with nothing armed. An agent that reports exactly that, past the time a call in flight needs to arm
-    // the trial, never got the request: send it again instead of waiting out the reboot timeout.
-    if (agent.reachable && agent.known && agent.booted_version != target && agent.trial_version.empty() &&
-        !agent.on_trial && agent.running_operation.empty() && waited >= kSwitchLostAfter.count()) {
-      return Make(
-          Action::kSwitch, Phase::kRebooting, "SwitchResent",
-          fmt::format("the agent reports no {} armed {} s after it was requested; requesting it again",
-                      os.opstype, waited));
+    // Killed between recording the request and delivering it, a proxy leaves the host up with nothing
+    // armed. An agent that shows no trace of the request (no trial, nothing running, no operation recorded
+    // since; it records upgrade/rollback before it reboots), past the time a call in flight needs, never
+    // got it: send it again instead of waiting out the reboot timeout. Any later record (the switch, a
+    // commit by health checks, a failure) means the request arrived, so a switch is never repeated.
+    if (agent.reachable && agent.known && agent.booted_version != target && !agent.trial_armed &&
+        !agent.on_trial && agent.running_operation.empty() &&
+        agent.last_operation_at < rec.reboot_requested_at && waited >= kSwitchLostAfter.count()) {
+      return Make(Action::kSwitch, Phase::kRebooting, kSwitchResent,
+                  fmt::format("the agent shows no trace of the {} requested {} s ago; requesting it again",
+                              os.opstype, waited));
     }
     if (agent.known && agent.booted_version == target) {
       return Make(Action::kWait, Phase::kVerifying, "WaitingForKubelet",

@@ -63,7 +63,9 @@ struct AgentView {
   std::string booted_version;
   bool on_trial = false;
   std::string standby_state, standby_version, standby_sha256;  // the slot that is not booted
-  std::string trial_version;                                   // "" when no trial is armed or running
+  bool trial_armed = false;       // a trial is armed or running (status "trial" is an object)
+  std::string trial_version;      // its version ("" when unknown or no trial)
+  int64_t last_operation_at = 0;  // unix time of the agent's last recorded operation; 0 = none
   std::optional<Fallback> last_fallback;
   std::string running_operation;  // "" when idle
 };
@@ -117,8 +119,10 @@ Decision Decide(const Observation& obs);
 
 // The interval at which a node in Rebooting/Verifying is looked at again (the agent socket is not watched).
 inline constexpr std::chrono::seconds kRebootPoll{5};
-// How long after the upgrade/rollback request an agent that reports nothing armed (no trial, no operation
-// running, the old version booted) is taken to have never received it, and the request is sent again.
+// How long after the upgrade/rollback request an agent that shows no trace of it (no trial, no operation
+// running or recorded since the request, the target not booted) is taken to have never received it, and
+// the request is sent again (the reboot deadline still counts from the first request).
 inline constexpr std::chrono::seconds kSwitchLostAfter{15};
+inline constexpr const char* kSwitchResent = "SwitchResent";
 
 }  // namespace kubeos::node

@@ -52,10 +52,18 @@ struct Obs {
     o.instance.record.drained_at = kNow - 10;
     return *this;
   }
-  Obs& Switched(int64_t ago = 30) {  // the request reached the agent: the trial is armed
+  Obs& Switched(int64_t ago = 30) {  // the request reached the agent: recorded, the trial armed
     Drained();
     o.instance.record.reboot_requested_at = kNow - ago;
+    o.agent.trial_armed = true;
     o.agent.trial_version = TargetOf(o.os);
+    o.agent.last_operation_at = kNow - ago;
+    return *this;
+  }
+  Obs& SwitchLost() {  // the request never reached the agent: nothing armed, nothing recorded since
+    o.agent.trial_armed = false;
+    o.agent.trial_version.clear();
+    o.agent.last_operation_at = o.instance.record.reboot_requested_at - 60;  // the prepare_upgrade
     return *this;
   }
   Obs& Booted() {  // after the reboot into the target, on trial
@@ -235,37 +243,48 @@ const Row kRows[] = {
          .o,
      Action::kWait, Phase::kVerifying, "WaitingForKubelet"},
     // The proxy died between recording Rebooting and the RPC: nothing armed, the old slot still up.
-    {"SwitchLostIsResent",
-     Obs()
-         .InAttempt(Phase::kRebooting)
-         .Switched(30)
-         .With([](Observation& o) { o.agent.trial_version.clear(); })
-         .o,
-     Action::kSwitch, Phase::kRebooting, "SwitchResent"},
-    {"SwitchLostButCallMayBeInFlight",
-     Obs()
-         .InAttempt(Phase::kRebooting)
-         .Switched(3)
-         .With([](Observation& o) { o.agent.trial_version.clear(); })
-         .o,
+    {"SwitchLostIsResent", Obs().InAttempt(Phase::kRebooting).Switched(30).SwitchLost().o, Action::kSwitch,
+     Phase::kRebooting, "SwitchResent"},
+    {"SwitchLostButCallMayBeInFlight", Obs().InAttempt(Phase::kRebooting).Switched(3).SwitchLost().o,
      Action::kWait, Phase::kRebooting, "WaitingForReboot"},
     {"SwitchNotResentWhileAgentBusy",
      Obs()
          .InAttempt(Phase::kRebooting)
          .Switched(30)
-         .With([](Observation& o) {
-           o.agent.trial_version.clear();
-           o.agent.running_operation = "upgrade";
-         })
+         .SwitchLost()
+         .With([](Observation& o) { o.agent.running_operation = "upgrade"; })
          .o,
      Action::kWait, Phase::kRebooting, "WaitingForReboot"},
     {"SwitchNotResentToAnOriginalAgent",
      Obs()
          .InAttempt(Phase::kRebooting)
          .Switched(30)
+         .SwitchLost()
+         .With([](Observation& o) { o.agent.known = false; })
+         .o,
+     Action::kWait, Phase::kRebooting, "WaitingForReboot"},
+    // A trial armed for a slot whose version the agent does not know is still an armed trial.
+    {"SwitchNotResentWhenATrialWithoutVersionIsArmed",
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched(30)
+         .SwitchLost()
+         .With([](Observation& o) { o.agent.trial_armed = true; })
+         .o,
+     Action::kWait, Phase::kRebooting, "WaitingForReboot"},
+    // The rollback arrived and the host rebooted into a slot holding another version than osversion, which
+    // the agent's health checks committed: the request left a record, so it is never sent again (that
+    // would flip the host between its slots); the reboot timeout decides.
+    {"DeliveredSwitchToAnotherVersionIsNotResent",
+     Obs()
+         .InAttempt(Phase::kRebooting)
+         .Switched(60)
          .With([](Observation& o) {
+           o.agent.trial_armed = false;
            o.agent.trial_version.clear();
-           o.agent.known = false;
+           o.agent.booted_slot = "B";
+           o.agent.booted_version = "KubeOS 3";
+           o.agent.last_operation_at = kNow - 20;  // mark_good by the health checks after the reboot
          })
          .o,
      Action::kWait, Phase::kRebooting, "WaitingForReboot"},
