@@ -147,9 +147,13 @@ int main(int argc, char** argv) {
   std::string host_file(kDefaultHostFile);
   std::string socket = "/run/os-agent/os-agent.sock";
   std::string log_level = "info";
-  app.add_option("--host", host_file, "host description (JSON)");
-  app.add_option("--socket", socket, "agent socket (CLI commands)");
-  app.add_option("--log-level", log_level, "debug|info|warn|error");
+  app.add_option("--host", host_file, "host description (JSON)")->capture_default_str();
+  CLI::Option* socket_opt =
+      app.add_option("--socket", socket,
+                     "agent socket the CLI commands call (the daemon's comes from the host "
+                     "description's \"socket\")")
+          ->capture_default_str();
+  app.add_option("--log-level", log_level, "debug|info|warn|error")->capture_default_str();
   // --socket, --host and --log-level also after the subcommand (`os-agent status --socket S`); subcommands
   // created after this inherit it.
   app.fallthrough();
@@ -190,5 +194,12 @@ int main(int argc, char** argv) {
   if (*mark_good) return Run(socket, "mark_good", json::array(), kSwitchTimeout, true);
   if (*rollback) return Run(socket, "rollback", json::array(), kSwitchTimeout, true);
   (void)serve;
+  if (socket_opt->count() > 0) {
+    // One place decides where the daemon listens (and so which socket its lock guards): the host file.
+    std::cerr << "os-agent: --socket is for the CLI commands; the daemon listens where the host description "
+                 "says (\"socket\" in "
+              << host_file << ")\n";
+    return 2;
+  }
   return Serve(host_file);
 }

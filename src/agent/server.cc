@@ -50,7 +50,15 @@ Status RpcServer::Listen() {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return ErrnoError(ec.value(), "create " + dir.string());
-  if (chmod(dir.c_str(), 0750) != 0) return ErrnoError(errno, "chmod " + dir.string());
+  // The directory is the socket's own (mode 0750); a shared one (/tmp, /run) is refused, never changed.
+  struct stat dst {};
+  if (stat(dir.c_str(), &dst) != 0) return ErrnoError(errno, "stat " + dir.string());
+  if ((dst.st_mode & (S_IWOTH | S_ISVTX)) != 0) {
+    return FailedPreconditionError(
+        fmt::format("socket directory {} is shared (mode {:o}); give the socket a directory of its own, e.g. "
+                    "/run/os-agent/os-agent.sock",
+                    dir.string(), dst.st_mode & 07777));
+  }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path_.string().size() >= sizeof(addr.sun_path)) {
@@ -72,6 +80,7 @@ Status RpcServer::Listen() {
     }
     return ErrnoError(errno, "flock " + lock_path);
   }
+  if (chmod(dir.c_str(), 0750) != 0) return ErrnoError(errno, "chmod " + dir.string());
   // A socket left by a previous run is removed; one that answers belongs to a running agent, and anything
   // else at that path is not ours to delete.
   struct stat st {};

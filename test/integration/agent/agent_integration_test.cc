@@ -527,6 +527,32 @@ TEST_F(AgentTest, SocketIsNotStolenFromALiveAgentAndNothingElseIsDeleted) {
   EXPECT_EQ(*kept, "not a socket");
   std::filesystem::remove(host_->socket());
   ASSERT_TRUE(host_->StartAgent().ok());
+
+  // The daemon takes its socket from the host description only.
+  StatusOr<RunResult> flag = RunProgram({OS_AGENT_BIN, "--host", (host_->dir() / "host.json").string(),
+                                         "serve", "--socket", (host_->dir() / "other.sock").string()},
+                                        std::chrono::seconds(20));
+  ASSERT_TRUE(flag.ok());
+  EXPECT_EQ(flag->exit_code, 2) << flag->output;
+  EXPECT_FALSE(std::filesystem::exists(host_->dir() / "other.sock"));
+}
+
+// A socket configured in a shared directory (sticky, world-writable like /tmp) is refused, and the
+// directory's mode is left alone.
+TEST(AgentSocket, SharedDirectoryIsRefusedAndNotChanged) {
+  auto shared = TempDir::Create("agent-shared");
+  ASSERT_TRUE(shared.ok());
+  ASSERT_EQ(chmod(shared->path().c_str(), 01777), 0);
+  StatusOr<SimHost> host = SimHost::Create({{"socket", (shared->path() / "agent.sock").string()}});
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  StatusOr<RunResult> r =
+      RunProgram({OS_AGENT_BIN, "--host", (host->dir() / "host.json").string()}, std::chrono::seconds(20));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->exit_code, 0);
+  EXPECT_NE(r->output.find("is shared (mode 1777)"), std::string::npos) << r->output;
+  struct stat st {};
+  ASSERT_EQ(stat(shared->path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 01777U);
 }
 
 // The grubenv format, both directions, against the real grub-editenv.
