@@ -68,7 +68,13 @@ void Reflector::Run(const std::stop_token& stop) {
                                  : client_.ListPage(options_.resource, options_.ns, lo);
       if (stop.stop_requested()) break;
       if (!list.ok()) {
-        if (list.status().code() == StatusCode::kGone) rv_unavailable = true;
+        // 410 Gone, or the apiserver's "Too large resource version" (504, cause ResourceVersionTooLarge:
+        // its cache is behind the RV asked for): the next list asks for the latest state instead
+        // (client-go isExpiredError / isTooLargeResourceVersionError).
+        if (list.status().code() == StatusCode::kGone ||
+            list.status().message().find("Too large resource version") != std::string::npos) {
+          rv_unavailable = true;
+        }
         log::Warn("reflector: list failed, backing off",
                   {{"resource", what}, {"error", list.status().ToString()}});
         SleepFor(backoff.Next(Random01()), stop);
