@@ -302,6 +302,8 @@ TEST_F(OperatorTest, DatedTimeWindowIsReadInTheOperatorsDefaultZone) {
             std::string::npos)
       << Status("dated").dump();
   EXPECT_TRUE(Eventually([&] { return EventReasons("dated")["InvalidSpec"] == 1; }, seconds(10)));
+  std::this_thread::sleep_for(seconds(2));  // a few more passes: the Event is not repeated
+  EXPECT_EQ(EventReasons("dated")["InvalidSpec"], 1);
 }
 
 TEST_F(OperatorTest, TimeIntervalSpacesSerialBatches) {
@@ -423,6 +425,7 @@ TEST_F(OperatorTest, UpgradeAndRollbackSwapGrubCurrentAndNextAndCopyConfigsWhenV
       EXPECT_EQ(spec.value("nodestatus", ""), "upgrade") << node << " (rollback uses upgrade too)";
       EXPECT_EQ(spec["namespacedname"], json({{"name", os}, {"namespace", ns_}})) << node;
     }
+    ASSERT_EQ(fleet->LabelsAtFinish().size(), 2U) << os;
     for (const auto& [node, labels] : fleet->LabelsAtFinish()) {
       EXPECT_TRUE(labels.contains(api::kUpgradingLabel)) << node << " " << labels.dump();
       EXPECT_FALSE(labels.contains(api::kConfiguringLabel)) << node;
