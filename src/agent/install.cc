@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -29,9 +31,38 @@ namespace {
 
 // mke2fs of a root filesystem: generous bound for multi-GiB trees on slow disks.
 constexpr std::chrono::minutes kMkfsTimeout{30};
-constexpr std::chrono::minutes kLabelTimeout{1};
 constexpr size_t kExtMagicAt = 1024 + 0x38;
 constexpr size_t kTarMagicAt = 257;
+// ext2/3/4 superblock (at byte 1024 of the filesystem), field offsets from e2fsprogs' struct ext2_super_block.
+constexpr size_t kSuperblockAt = 1024;
+constexpr size_t kSuperblockSize = 1024;
+constexpr size_t kSbRoCompat = 0x64;
+constexpr uint32_t kRoCompatMetadataCsum = 0x400;
+constexpr size_t kSbVolumeName = 0x78;
+constexpr size_t kSbVolumeNameSize = 16;
+constexpr size_t kSbChecksumType = 0x175;
+constexpr unsigned char kChecksumTypeCrc32c = 1;
+constexpr size_t kSbChecksum = 0x3FC;
+
+uint32_t LoadLe32(const std::string& s, size_t at) {
+  uint32_t v = 0;
+  for (size_t i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(s[at + i])) << (8 * i);
+  return v;
+}
+void StoreLe32(std::string& s, size_t at, uint32_t v) {
+  for (size_t i = 0; i < 4; ++i) s[at + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+
+constexpr std::array<uint32_t, 256> MakeCrc32cTable() {
+  std::array<uint32_t, 256> t{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) != 0 ? (c >> 1) ^ 0x82F63B78U : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}
+constexpr std::array<uint32_t, 256> kCrc32cTable = MakeCrc32cTable();
 
 class Sha256 {
  public:
@@ -110,12 +141,15 @@ class ChunkBuffer {
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
   }
+  // Appends from `d`; when `d` starts at free_space() (the source read straight into this buffer) the bytes
+  // are already in place and only the size moves.
   size_t Append(std::string_view d) {
     size_t take = std::min(d.size(), kWriteChunkBytes - size_);
-    std::memcpy(data_ + size_, d.data(), take);
+    if (d.data() != data_ + size_) std::memcpy(data_ + size_, d.data(), take);
     size_ += take;
     return take;
   }
+  std::span<char> free_space() { return {data_ + size_, kWriteChunkBytes - size_}; }
   std::string_view view() const { return {data_, size_}; }
   size_t size() const { return size_; }
   bool full() const { return size_ == kWriteChunkBytes; }
@@ -167,6 +201,8 @@ class PipelinedWriter {
     }
     return Status::Ok();
   }
+  // Where the caller may put the next bytes before handing them to Write (zero-copy for local sources).
+  std::span<char> Space() { return ring_[fill_].buf.free_space(); }
   // Submits the partial buffer and waits until everything is hashed and written.
   Status Flush() {
     if (ring_[fill_].buf.size() > 0) KUBEOS_RETURN_IF_ERROR(Submit());
@@ -175,6 +211,15 @@ class PipelinedWriter {
       return std::all_of(std::begin(ring_), std::end(ring_), [](const Entry& e) { return e.idle(); });
     });
     return error_;
+  }
+  // Time spent so far: hashing, writing (each on its own thread) and the caller waiting for a free buffer.
+  // Read after Flush.
+  struct Timing {
+    std::chrono::nanoseconds hash{0}, write{0}, wait{0};
+  };
+  Timing timing() {
+    std::lock_guard lock(mu_);
+    return {hash_, write_, wait_};
   }
   // Absolute end offset of the bytes written so far (the held-back header included).
   uint64_t end() const { return offset_ + end_ + ring_[fill_].buf.size(); }
@@ -197,7 +242,9 @@ class PipelinedWriter {
     e.need_write = true;
     fill_ = (fill_ + 1) % kRingBuffers;
     cv_.notify_all();
+    auto t0 = std::chrono::steady_clock::now();
     cv_.wait(lock, [&] { return ring_[fill_].idle() || !error_.ok(); });  // the next buffer is free
+    wait_ += std::chrono::steady_clock::now() - t0;
     if (!error_.ok()) return error_;
     ring_[fill_].buf.clear();
     return Status::Ok();
@@ -228,12 +275,15 @@ class PipelinedWriter {
       uint64_t off = e.offset;
       lock.unlock();
       Status r;
+      auto t0 = std::chrono::steady_clock::now();
       if (hash) {
         sha_.Update(e.buf.view());  // only this thread touches sha_ while a writer exists
       } else {
         r = WriteBlock(e.buf.view(), off);
       }
+      auto busy = std::chrono::steady_clock::now() - t0;
       lock.lock();
+      (hash ? hash_ : write_) += busy;
       if (!r.ok() && error_.ok()) error_ = r;
       need = false;
       idx = (idx + 1) % kRingBuffers;
@@ -248,6 +298,9 @@ class PipelinedWriter {
   uint64_t limit_;
   Sha256& sha_;
   uint64_t end_ = 0;  // caller thread only: bytes submitted
+  std::chrono::nanoseconds wait_{0};   // guarded by mu_
+  std::chrono::nanoseconds hash_{0};   // guarded by mu_
+  std::chrono::nanoseconds write_{0};  // guarded by mu_
   size_t fill_ = 0;   // caller thread only: the buffer being filled (idle while the caller owns it)
 
   std::mutex mu_;
@@ -345,6 +398,10 @@ class PayloadSink {
     return writer_->Write(d);
   }
 
+  // The source's read target: the writer's current ring buffer once the payload kind is known (before that
+  // the first bytes go through the source's own buffer and are copied into the header).
+  std::span<char> Buffer() { return writer_ ? writer_->Space() : std::span<char>(); }
+
   // After the whole stream: compares the digest, then makes the slot (or staging) complete.
   Status Finish(const std::string& expected_sha) {
     if (kind_ == PayloadKind::kUnknown) KUBEOS_RETURN_IF_ERROR(Open());
@@ -358,6 +415,8 @@ class PayloadSink {
     }
     return kind_ == PayloadKind::kExtImage ? CommitImage() : BuildFromTar();
   }
+
+  PipelinedWriter::Timing timing() { return writer_ ? writer_->timing() : PipelinedWriter::Timing{}; }
 
   // Removes staging files (the slot stays invalid: header zeroed, state kInvalid).
   void Cleanup() {
@@ -448,18 +507,15 @@ class PayloadSink {
     // per inode: it covers the O_DIRECT writes too, and flushes the device's cache.)
     direct_fd_ = Fd();
     if (fdatasync(slot_fd_.get()) != 0) return ErrnoError(errno, "fsync " + slot_path_.string());
+    // The label goes into the verified header before it is written: the slot's first superblock on disk
+    // already says ROOT-<standby> (an image built for the other slot, e.g. kbimg's default ROOT-A, would
+    // otherwise give two partitions the booted slot's label until a relabel, and GRUB's search --label or
+    // findfs could pick the wrong one after a cut there). Backup superblocks keep the image's label; no boot
+    // path reads them, and e2fsck rewrites them from the primary when it repairs.
+    KUBEOS_RETURN_IF_ERROR(PatchExtLabel(head_, SlotLabel(standby_)));
     KUBEOS_RETURN_IF_ERROR(PwriteAll(slot_fd_.get(), head_, 0, slot_path_.string()));
     if (fdatasync(slot_fd_.get()) != 0) return ErrnoError(errno, "fsync " + slot_path_.string());
     slot_fd_ = Fd();
-    KUBEOS_ASSIGN_OR_RETURN(std::string label, ReadExtLabel(slot_path_));
-    if (label != SlotLabel(standby_)) {
-      KUBEOS_ASSIGN_OR_RETURN(
-          RunResult r, RunProgram({"e2label", slot_path_.string(), SlotLabel(standby_)}, kLabelTimeout));
-      if (r.exit_code != 0) {
-        return InternalError(fmt::format("e2label {} {}: exit {}: {}", slot_path_.string(),
-                                         SlotLabel(standby_), r.exit_code, r.output));
-      }
-    }
     return Status::Ok();
   }
 
@@ -534,6 +590,34 @@ PayloadKind SniffPayload(std::string_view head) {
   return PayloadKind::kUnknown;
 }
 
+uint32_t Crc32cRaw(uint32_t crc, std::string_view data) {
+  for (char ch : data) crc = kCrc32cTable[(crc ^ static_cast<unsigned char>(ch)) & 0xFF] ^ (crc >> 8);
+  return crc;
+}
+
+Status PatchExtLabel(std::string& head, std::string_view label) {
+  if (head.size() < kSuperblockAt + kSuperblockSize || SniffPayload(head) != PayloadKind::kExtImage) {
+    return InvalidArgumentError("set filesystem label: no ext2/3/4 superblock in the image header");
+  }
+  if (label.size() > kSbVolumeNameSize) {
+    return InvalidArgumentError(fmt::format("set filesystem label: \"{}\" is longer than 16 bytes", label));
+  }
+  std::string_view sb_view(head.data() + kSuperblockAt, kSuperblockSize);
+  bool csum = (LoadLe32(head, kSuperblockAt + kSbRoCompat) & kRoCompatMetadataCsum) != 0;
+  if (csum && static_cast<unsigned char>(sb_view[kSbChecksumType]) != kChecksumTypeCrc32c) {
+    return InvalidArgumentError(fmt::format("set filesystem label: unknown superblock checksum type {}",
+                                            static_cast<unsigned char>(sb_view[kSbChecksumType])));
+  }
+  std::string name(label);
+  name.resize(kSbVolumeNameSize, '\0');
+  head.replace(kSuperblockAt + kSbVolumeName, kSbVolumeNameSize, name);
+  if (csum) {
+    uint32_t c = Crc32cRaw(~0U, std::string_view(head.data() + kSuperblockAt, kSbChecksum));
+    StoreLe32(head, kSuperblockAt + kSbChecksum, c);
+  }
+  return Status::Ok();
+}
+
 std::string Sha256Hex(std::string_view data) {
   Sha256 h;
   h.Update(data);
@@ -551,16 +635,24 @@ Status InstallPayload(const HostDescription& host, Slot standby, const InstallRe
   progress.total = 0;
   PayloadSink sink(host, standby, progress, request.before_first_write);
   FetchCallbacks cb{.on_size = [&](std::optional<uint64_t> t) { return sink.OnSize(t); },
-                    .on_data = [&](std::string_view d) { return sink.OnData(d); }};
+                    .on_data = [&](std::string_view d) { return sink.OnData(d); },
+                    .buffer = [&] { return sink.Buffer(); }};
   auto t0 = std::chrono::steady_clock::now();
   Status s = Fetch(request.fetch, cb);
   auto t1 = std::chrono::steady_clock::now();
   if (s.ok()) s = sink.Finish(expected);
   auto t2 = std::chrono::steady_clock::now();
+  auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
+  PipelinedWriter::Timing timing = sink.timing();
+  // hash/write: busy time of the two worker threads; source_wait: the source waiting for a free buffer
+  // (near stream_seconds - hash_seconds when SHA-256 is the bottleneck).
   log::Info("install pass", {{"slot", SlotName(standby)},
                              {"bytes", progress.bytes.load()},
-                             {"stream_seconds", std::chrono::duration<double>(t1 - t0).count()},
-                             {"finish_seconds", std::chrono::duration<double>(t2 - t1).count()},
+                             {"stream_seconds", secs(t1 - t0)},
+                             {"finish_seconds", secs(t2 - t1)},
+                             {"hash_seconds", secs(timing.hash)},
+                             {"write_seconds", secs(timing.write)},
+                             {"source_wait_seconds", secs(timing.wait)},
                              {"ok", s.ok()}});
   if (!s.ok()) {
     sink.Cleanup();

@@ -7,7 +7,8 @@
 //   * an ext2/3/4 filesystem image (the fast path) is written straight to the standby slot, after a size
 //     check against the slot. Its first kHeaderHoldBytes (which hold the superblock) are zeroed before the
 //     first byte and written last, only after the digest matched: a half-written slot has no filesystem.
-//     The label is then set to ROOT-<slot> if it differs.
+//     The label is set to ROOT-<slot> in that held-back header before it is written (PatchExtLabel), so
+//     the slot never carries another label, e.g. the booted slot's, not even for a moment.
 //   * the original's rootfs tarball (os.tar) is streamed to <persist>/KubeOS-Update/os.tar after a free-space
 //     check, verified, extracted with libarchive into <persist>/KubeOS-Update/rootfs, and turned into an ext4
 //     filesystem on the slot with `mke2fs -d` (no loop mount). Staging is removed afterwards.
@@ -57,6 +58,17 @@ struct InstallRequest {
   // aborts the install.
   std::function<Status()> before_first_write;
 };
+
+// CRC-32C (Castagnoli) as ext4 uses it for metadata checksums: no pre/post inversion, so the standard
+// CRC-32C of `data` is ~Crc32cRaw(~0u, data).
+uint32_t Crc32cRaw(uint32_t crc, std::string_view data);
+
+// Sets the volume label of the ext2/3/4 primary superblock inside `head` (the image's first bytes, at
+// least 2 KiB) and, when the filesystem has metadata_csum, recomputes the superblock checksum. Pure: the
+// installer applies it to the held-back header before that header is written, so the slot never carries
+// the image's own label (e.g. the booted slot's ROOT-A) on disk. InvalidArgument: no ext superblock, label
+// longer than 16 bytes, unknown checksum type.
+Status PatchExtLabel(std::string& head, std::string_view label);
 
 // Lower-case hex SHA-256 of a string (tests, small inputs).
 std::string Sha256Hex(std::string_view data);

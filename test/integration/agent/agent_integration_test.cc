@@ -9,8 +9,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <set>
 #include <thread>
 
 #include "agent/client.h"
@@ -270,6 +273,76 @@ TEST_F(AgentTest, OddSizedImageIsWrittenExactly) {
             agent::Sha256Hex(std::string_view(bytes).substr(2048)))
       << "slot content differs from the image";
   EXPECT_EQ(*agent::ReadExtLabel(host_->slot(Slot::kB)), "ROOT-B");
+}
+
+// kbimg's payloads carry ROOT-A by default: written into B from a host booted on A, the standby must never
+// carry the booted slot's label, not even between the header write and a relabel (a cut there could make
+// GRUB's `search --label ROOT-A` or the initramfs' findfs pick B). A reader polls B's primary superblock for
+// the whole install; it must see no filesystem, then ROOT-B, never ROOT-A. (The agent used to write the
+// image's header as it was and run e2label afterwards: this test saw ROOT-A there on every run.)
+TEST_F(AgentTest, StandbyNeverCarriesTheBootedSlotsLabel) {
+  std::filesystem::path img = host_->dir() / "root-a.ext4";
+  ASSERT_TRUE(MakeExtImage(img, uint64_t{8} * 1024 * 1024, "labelled A").ok());
+  ASSERT_TRUE(RunTool({"e2label", img.string(), "ROOT-A"}).ok());
+  std::string bytes = *ReadFile(img);
+  std::atomic<bool> done{false};
+  std::set<std::string> seen;
+  int reads = 0;
+  std::thread watcher([&] {
+    int fd = open(host_->slot(Slot::kB).c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    std::array<unsigned char, 1024> sb{};
+    while (!done.load()) {
+      ++reads;
+      if (pread(fd, sb.data(), sb.size(), 1024) != static_cast<ssize_t>(sb.size())) continue;
+      if (sb[0x38] != 0x53 || sb[0x39] != 0xEF) continue;
+      std::string label(reinterpret_cast<const char*>(sb.data() + 0x78), 16);
+      seen.insert(label.substr(0, label.find('\0')));
+    }
+    close(fd);
+  });
+  StatusOr<json> r = PrepareFrom(img.string(), agent::Sha256Hex(bytes));
+  done = true;
+  watcher.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(reads, 100);
+  EXPECT_EQ(seen.count("ROOT-A"), 0u) << "slot B carried the booted slot's label during the install";
+  EXPECT_EQ(seen, std::set<std::string>{"ROOT-B"});
+  EXPECT_EQ(*agent::ReadExtLabel(host_->slot(Slot::kB)), "ROOT-B");
+  EXPECT_EQ(ReadHello(host_->slot(Slot::kB)), "labelled A");
+  StatusOr<std::string> fsck = RunTool({"e2fsck", "-fn", host_->slot(Slot::kB).string()});
+  EXPECT_TRUE(fsck.ok()) << fsck.status().ToString();  // the patched superblock's checksum is valid
+}
+
+// PatchExtLabel against e2fsprogs: with and without metadata_csum, e2fsck accepts the patched superblock
+// and e2label/blkid-style readers see the new label.
+TEST(PatchExtLabel, AcceptedByE2fsprogs) {
+  StatusOr<TempDir> dir = TempDir::Create("patch-label");
+  ASSERT_TRUE(dir.ok());
+  struct Case {
+    std::vector<std::string> mkfs_extra;
+    std::string what;
+  } cases[] = {{{"-t", "ext4"}, "ext4 with metadata_csum"},
+               {{"-t", "ext4", "-O", "^metadata_csum"}, "ext4 without metadata_csum"},
+               {{"-t", "ext2"}, "ext2"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::filesystem::path img = dir->path() / "img";
+    std::vector<std::string> argv = {"mke2fs", "-q", "-F", "-L", "image"};
+    argv.insert(argv.end(), c.mkfs_extra.begin(), c.mkfs_extra.end());
+    argv.insert(argv.end(), {img.string(), "4M"});
+    ASSERT_TRUE(RunTool(argv).ok());
+    std::string bytes = *ReadFile(img);
+    std::string head = bytes.substr(0, agent::kHeaderHoldBytes);
+    ASSERT_TRUE(agent::PatchExtLabel(head, "ROOT-B").ok());
+    bytes.replace(0, head.size(), head);
+    ASSERT_TRUE(WriteFileAtomic(img, bytes).ok());
+    StatusOr<std::string> label = RunTool({"e2label", img.string()});
+    ASSERT_TRUE(label.ok());
+    EXPECT_EQ(*label, "ROOT-B\n");
+    StatusOr<std::string> fsck = RunTool({"e2fsck", "-fn", img.string()});
+    EXPECT_TRUE(fsck.ok()) << fsck.status().ToString();
+  }
 }
 
 TEST_F(AgentTest, ResumesATruncatedDownloadWithRange) {
