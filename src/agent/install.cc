@@ -417,6 +417,8 @@ class PayloadSink {
   }
 
   PipelinedWriter::Timing timing() { return writer_ ? writer_->timing() : PipelinedWriter::Timing{}; }
+  // Time of the synchronous invalidation before the first write (state write, header zeroed and synced).
+  std::chrono::nanoseconds prepare_time() const { return prepare_; }
 
   // Removes staging files (the slot stays invalid: header zeroed, state kInvalid).
   void Cleanup() {
@@ -438,8 +440,10 @@ class PayloadSink {
                                            SlotName(standby_), slot_path_.string(), capacity_));
     }
     if (kind_ == PayloadKind::kTar) KUBEOS_RETURN_IF_ERROR(CheckStagingSpace());
+    auto t0 = std::chrono::steady_clock::now();
     if (before_first_write_) KUBEOS_RETURN_IF_ERROR(before_first_write_());
     KUBEOS_RETURN_IF_ERROR(OpenSlotAndInvalidate());
+    prepare_ = std::chrono::steady_clock::now() - t0;
     if (kind_ == PayloadKind::kExtImage) {
       // Direct I/O for the image body when the slot supports it (block devices, most filesystems; not tmpfs).
       direct_fd_ = Fd(open(slot_path_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC));
@@ -556,6 +560,7 @@ class PayloadSink {
   Fd direct_fd_;  // the slot again with O_DIRECT (image body), or -1
   Fd tar_fd_;
   std::filesystem::path tar_path_;
+  std::chrono::nanoseconds prepare_{0};
   std::unique_ptr<PipelinedWriter> writer_;  // declared after sha_: destroyed (joined) before it
 };
 
@@ -650,6 +655,7 @@ Status InstallPayload(const HostDescription& host, Slot standby, const InstallRe
                              {"bytes", progress.bytes.load()},
                              {"stream_seconds", secs(t1 - t0)},
                              {"finish_seconds", secs(t2 - t1)},
+                             {"prepare_seconds", secs(sink.prepare_time())},
                              {"hash_seconds", secs(timing.hash)},
                              {"write_seconds", secs(timing.write)},
                              {"source_wait_seconds", secs(timing.wait)},
