@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "common/file.h"
 
@@ -92,16 +93,33 @@ StatusOr<GrubEnv> DecodeGrubEnv(std::string_view block) {
   return env;
 }
 
+namespace {
+// The scheme's committed slot is the one thing a usable block must say (deploy/agent/grub-kubeos.cfg).
+bool HasSlot(const GrubEnv& env) {
+  std::optional<std::string> s = env.Get("saved_entry");
+  return s == "A" || s == "B";
+}
+}  // namespace
+
 StatusOr<GrubEnv> ReadGrubEnvFile(const std::filesystem::path& path) {
   std::filesystem::path backup = path.string() + ".bak";
   StatusOr<std::string> primary = ReadFile(path);
   Status primary_error = primary.status();
+  std::optional<GrubEnv> primary_env;
   if (primary.ok()) {
     StatusOr<GrubEnv> env = DecodeGrubEnv(*primary);
-    if (env.ok()) return env;
-    primary_error = env.status();
+    if (env.ok() && HasSlot(*env)) return env;
+    if (env.ok()) {
+      primary_env = *env;
+      primary_error = DataLossError("grubenv: no saved_entry A or B");
+    } else {
+      primary_error = env.status();
+    }
   }
   StatusOr<std::string> second = ReadFile(backup);
+  StatusOr<GrubEnv> env = second.ok() ? DecodeGrubEnv(*second) : StatusOr<GrubEnv>(second.status());
+  if (env.ok()) return env;  // as GRUB does: the copy when the primary names no slot
+  if (primary_env) return *primary_env;  // a valid block naming no slot, and no usable copy
   if (!second.ok()) {
     if (!primary.ok() && primary_error.code() == StatusCode::kNotFound &&
         second.status().code() == StatusCode::kNotFound) {
@@ -110,12 +128,8 @@ StatusOr<GrubEnv> ReadGrubEnvFile(const std::filesystem::path& path) {
     return DataLossError(fmt::format("boot env {}: {}; no usable copy at {}", path.string(),
                                      primary_error.message(), backup.string()));
   }
-  StatusOr<GrubEnv> env = DecodeGrubEnv(*second);
-  if (!env.ok()) {
-    return DataLossError(fmt::format("boot env {}: {}; copy {}: {}", path.string(), primary_error.message(),
-                                     backup.string(), env.status().message()));
-  }
-  return env;
+  return DataLossError(fmt::format("boot env {}: {}; copy {}: {}", path.string(), primary_error.message(),
+                                   backup.string(), env.status().message()));
 }
 
 Status WriteGrubEnvFile(const std::filesystem::path& path, const GrubEnv& env) {

@@ -8,7 +8,8 @@
 // Writing: the new block goes to "<path>.bak" first and then replaces <path>, each by temp file + fsync +
 // rename + fsync(dir) (WriteFileAtomic), and is read back and compared. A crash leaves <path> holding either
 // the old or the new block; if <path> is ever unreadable (e.g. torn by a crash of GRUB's own in-place
-// save_env), ReadGrubEnvFile falls back to "<path>.bak", and the GRUB fragment falls back to slot A.
+// save_env), ReadGrubEnvFile and the GRUB fragment both fall back to "<path>.bak" (GRUB then counts trials
+// down in the copy), and only with neither usable does GRUB boot slot A.
 // Thread-safety: values and stateless functions; callers serialise writes to one file.
 #pragma once
 
@@ -48,8 +49,9 @@ StatusOr<std::string> EncodeGrubEnv(const GrubEnv& env);
 // DataLoss when the block is not a valid environment block.
 StatusOr<GrubEnv> DecodeGrubEnv(std::string_view block);
 
-// Reads <path>, falling back to <path>.bak when <path> is missing or invalid. NotFound when neither exists;
-// DataLoss when neither is valid.
+// Reads <path>, falling back to <path>.bak when <path> is missing, invalid or has no saved_entry A/B (the
+// GRUB fragment's rule, so the agent reads the block GRUB boots from); a valid <path> naming no slot is
+// still returned when the copy is unusable. NotFound when neither exists; DataLoss when neither is valid.
 StatusOr<GrubEnv> ReadGrubEnvFile(const std::filesystem::path& path);
 // Crash-safe replace as described above; verifies by reading back.
 Status WriteGrubEnvFile(const std::filesystem::path& path, const GrubEnv& env);
