@@ -132,6 +132,8 @@ void Agent::Record(const std::string& name, const Status& result, bool already_w
 }
 
 Status Agent::Start() {
+  // Before any env write of ours: temp files a cut left behind (see CleanStaleEnvTemps for FAT).
+  CleanStaleEnvTemps(host_.boot_env);
   StatusOr<SlotEvidence> ev = GatherSlotEvidence(host_);
   StatusOr<Slot> booted = ev.ok() ? DecideBootedSlot(*ev) : StatusOr<Slot>(ev.status());
   AgentState state;

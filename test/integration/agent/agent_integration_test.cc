@@ -552,6 +552,30 @@ TEST_F(AgentTest, ConfigureAppliesEveryModelOrNone) {
   EXPECT_EQ(ReadFile(root / "etc/sysctl.conf").value_or(""), sysctl_before + "vm.zzz=1\nnet.aaa=2\n");
 }
 
+// A cut inside an env write leaves WriteFileAtomic's temp file beside grubenv; the agent removes its own
+// (and only those) when it starts. (The sim host's directory is ext4 or tmpfs; on FAT non-empty ones are
+// kept, see DecideStaleEnvTemp.)
+TEST_F(AgentTest, StaleEnvTempFilesAreRemovedAtStart) {
+  ASSERT_TRUE(host_->StopAgent().ok());
+  std::filesystem::path d = host_->env().parent_path();
+  std::string block(1024, '#');
+  const char* ours[] = {".grubenv.tmp.Ab12Cd", ".grubenv.bak.tmp.x9Z0qQ", ".grubenv.bak.tmp.000000"};
+  const char* others[] = {".grubenv.tmp.short", ".grubenv.tmp.toolong1", "grubenv.tmp.Ab12Cd",
+                          ".state.json.tmp.Ab12Cd", ".grubenv.bak.bak.tmp.Ab12Cd"};
+  for (const char* n : ours) ASSERT_TRUE(WriteFileAtomic(d / n, block).ok());
+  for (const char* n : others) ASSERT_TRUE(WriteFileAtomic(d / n, block).ok());
+  std::filesystem::create_directory(d / ".grubenv.tmp.DirDir");
+  std::string env_before = *ReadFile(host_->env());
+  std::string bak_before = ReadFile(host_->env().string() + ".bak").value_or("<absent>");
+  ASSERT_TRUE(host_->StartAgent().ok());
+  for (const char* n : ours) EXPECT_FALSE(std::filesystem::exists(d / n)) << n;
+  for (const char* n : others) EXPECT_TRUE(std::filesystem::exists(d / n)) << n;
+  EXPECT_TRUE(std::filesystem::is_directory(d / ".grubenv.tmp.DirDir"));
+  EXPECT_EQ(*ReadFile(host_->env()), env_before);
+  EXPECT_EQ(ReadFile(host_->env().string() + ".bak").value_or("<absent>"), bak_before);
+  EXPECT_EQ(host_->AgentStatus()["booted_slot"], "A");
+}
+
 TEST_F(AgentTest, NotifiesSystemdWhenReady) {
   ASSERT_TRUE(host_->StopAgent().ok());
   std::filesystem::path notify = host_->dir() / "notify.sock";
