@@ -82,11 +82,12 @@ int BenchOne(uint64_t mib, bool serve) {
   if (!host->StartAgent().ok()) return 1;
   if (serve) {
     std::string slot_b = host->slot(kubeos::agent::Slot::kB).string();
-    fmt::print("dd: dd if={} of={} bs=4M oflag=direct conv=notrunc,fsync status=none\n", image.string(), slot_b);
+    fmt::print("dd: dd if={} of={} bs=4M oflag=direct conv=notrunc,fsync status=none\n", image.string(),
+               slot_b);
     fmt::print("agent: {} --socket {} install --checksum {} --version bench {}\n", OS_AGENT_BIN,
                host->socket().string(), sha, image.string());
     fmt::print("agent_pid: {}\n", host->agent_pid());
-    std::fflush(stdout);
+    (void)std::fflush(stdout);
     std::string line;
     while (std::getline(std::cin, line)) {
     }

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -124,7 +123,7 @@ StatusOr<GrubEnv> ReadGrubEnvFile(const std::filesystem::path& path) {
   }
   StatusOr<std::string> second = ReadFile(backup);
   StatusOr<GrubEnv> env = second.ok() ? DecodeGrubEnv(*second) : StatusOr<GrubEnv>(second.status());
-  if (env.ok()) return env;  // as GRUB does: the copy when the primary names no slot
+  if (env.ok()) return env;              // as GRUB does: the copy when the primary names no slot
   if (primary_env) return *primary_env;  // a valid block naming no slot, and no usable copy
   if (!second.ok()) {
     if (!primary.ok() && primary_error.code() == StatusCode::kNotFound &&
@@ -187,7 +186,8 @@ StaleTempCleanup CleanStaleEnvTemps(const std::filesystem::path& env_path) {
     std::string name = entry.path().filename().string();
     struct stat st {};
     if (lstat(entry.path().c_str(), &st) != 0) continue;
-    switch (DecideStaleEnvTemp(env_name, name, S_ISREG(st.st_mode), static_cast<uint64_t>(st.st_size), on_fat)) {
+    switch (
+        DecideStaleEnvTemp(env_name, name, S_ISREG(st.st_mode), static_cast<uint64_t>(st.st_size), on_fat)) {
       case StaleTempAction::kIgnore:
         break;
       case StaleTempAction::kRemove:
@@ -199,9 +199,10 @@ StaleTempCleanup CleanStaleEnvTemps(const std::filesystem::path& env_path) {
         break;
       case StaleTempAction::kKeep:
         out.kept.push_back(name);
-        log::Warn("stale boot env temp file on FAT kept: it may have a broken cluster chain; run fsck.vfat -a "
-                  "on the ESP before it is mounted (fstab pass 2)",
-                  {{"file", entry.path().string()}, {"bytes", static_cast<uint64_t>(st.st_size)}});
+        log::Warn(
+            "stale boot env temp file on FAT kept: it may have a broken cluster chain; run fsck.vfat -a "
+            "on the ESP before it is mounted (fstab pass 2)",
+            {{"file", entry.path().string()}, {"bytes", static_cast<uint64_t>(st.st_size)}});
         break;
     }
   }

@@ -13,11 +13,11 @@
 // Thread-safety: values and stateless functions; callers serialise writes to one file.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <cstdint>
 #include <utility>
 #include <vector>
 

@@ -106,18 +106,18 @@ TEST(DecideStaleEnvTemp, Table) {
   } cases[] = {
       {".grubenv.tmp.Ab12Cd", true, 1024, false, StaleTempAction::kRemove},
       {".grubenv.bak.tmp.Ab12Cd", true, 1024, false, StaleTempAction::kRemove},
-      {".grubenv.bak.tmp.Ab12Cd", true, 0, true, StaleTempAction::kRemove},    // FAT, no cluster chain
-      {".grubenv.bak.tmp.Ab12Cd", true, 1024, true, StaleTempAction::kKeep},   // FAT: chain may be broken
+      {".grubenv.bak.tmp.Ab12Cd", true, 0, true, StaleTempAction::kRemove},   // FAT, no cluster chain
+      {".grubenv.bak.tmp.Ab12Cd", true, 1024, true, StaleTempAction::kKeep},  // FAT: chain may be broken
       {".grubenv.tmp.Ab12Cd", true, 1, true, StaleTempAction::kKeep},
       {"grubenv", true, 1024, false, StaleTempAction::kIgnore},
       {"grubenv.bak", true, 1024, false, StaleTempAction::kIgnore},
-      {".grubenv.tmp.Ab12C", true, 0, false, StaleTempAction::kIgnore},       // not mkostemp's 6
+      {".grubenv.tmp.Ab12C", true, 0, false, StaleTempAction::kIgnore},  // not mkostemp's 6
       {".grubenv.tmp.Ab12Cde", true, 0, false, StaleTempAction::kIgnore},
       {".grubenv.tmp.Ab-2Cd", true, 0, false, StaleTempAction::kIgnore},
-      {"grubenv.tmp.Ab12Cd", true, 0, false, StaleTempAction::kIgnore},       // no leading dot
+      {"grubenv.tmp.Ab12Cd", true, 0, false, StaleTempAction::kIgnore},  // no leading dot
       {".grubenv.bak.bak.tmp.Ab12Cd", true, 0, false, StaleTempAction::kIgnore},
       {".state.json.tmp.Ab12Cd", true, 0, false, StaleTempAction::kIgnore},  // another file's temp
-      {".grubenv.tmp.Ab12Cd", false, 0, false, StaleTempAction::kIgnore},     // directory, symlink, ...
+      {".grubenv.tmp.Ab12Cd", false, 0, false, StaleTempAction::kIgnore},    // directory, symlink, ...
   };
   for (const Case& c : cases) {
     EXPECT_EQ(DecideStaleEnvTemp("grubenv", c.name, c.regular, c.size, c.fat), c.want)

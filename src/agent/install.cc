@@ -33,7 +33,8 @@ namespace {
 constexpr std::chrono::minutes kMkfsTimeout{30};
 constexpr size_t kExtMagicAt = 1024 + 0x38;
 constexpr size_t kTarMagicAt = 257;
-// ext2/3/4 superblock (at byte 1024 of the filesystem), field offsets from e2fsprogs' struct ext2_super_block.
+// ext2/3/4 superblock (at byte 1024 of the filesystem), field offsets from e2fsprogs' struct
+// ext2_super_block.
 constexpr size_t kSuperblockAt = 1024;
 constexpr size_t kSuperblockSize = 1024;
 constexpr size_t kSbRoCompat = 0x64;
@@ -297,11 +298,11 @@ class PipelinedWriter {
   uint64_t offset_;  // file offset of the first byte given to Write (the held-back header precedes it)
   uint64_t limit_;
   Sha256& sha_;
-  uint64_t end_ = 0;  // caller thread only: bytes submitted
+  uint64_t end_ = 0;                   // caller thread only: bytes submitted
   std::chrono::nanoseconds wait_{0};   // guarded by mu_
   std::chrono::nanoseconds hash_{0};   // guarded by mu_
   std::chrono::nanoseconds write_{0};  // guarded by mu_
-  size_t fill_ = 0;   // caller thread only: the buffer being filled (idle while the caller owns it)
+  size_t fill_ = 0;  // caller thread only: the buffer being filled (idle while the caller owns it)
 
   std::mutex mu_;
   std::condition_variable cv_;

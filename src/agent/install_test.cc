@@ -49,9 +49,10 @@ TEST(PatchExtLabel, Table) {
     h[1024 + 0x65] = '\x04';
     h[1024 + 0x175] = '\x01';
     ASSERT_TRUE(PatchExtLabel(h, "ROOT-B").ok());
-    uint32_t want = Crc32cRaw(~0U, std::string_view(h).substr(1024, 0x3FC));
+    uint32_t want = Crc32cRaw(~0U, std::string_view{h}.substr(1024, 0x3FC));
     uint32_t got = 0;
-    for (int i = 0; i < 4; ++i) got |= static_cast<uint32_t>(static_cast<unsigned char>(h[1024 + 0x3FC + i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      got |= static_cast<uint32_t>(static_cast<unsigned char>(h[1024 + 0x3FC + i])) << (8 * i);
     EXPECT_EQ(got, want);
     std::string bad_type = ext;
     bad_type[1024 + 0x65] = '\x04';

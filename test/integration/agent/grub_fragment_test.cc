@@ -38,7 +38,8 @@ bool HaveTool(const std::string& name) {
 
 Status Run(const std::vector<std::string>& argv) {
   KUBEOS_ASSIGN_OR_RETURN(RunResult r, RunProgram(argv, std::chrono::seconds(30)));
-  if (r.exit_code != 0) return InternalError(argv[0] + ": exit " + std::to_string(r.exit_code) + ": " + r.output);
+  if (r.exit_code != 0)
+    return InternalError(argv[0] + ": exit " + std::to_string(r.exit_code) + ": " + r.output);
   return Status::Ok();
 }
 
@@ -57,7 +58,7 @@ std::vector<std::pair<std::string, std::string>> Sorted(const GrubEnv& e) {
 }
 
 struct GrubRun {
-  std::string chosen;                        // ${default} after the fragment ran
+  std::string chosen;                       // ${default} after the fragment ran
   std::optional<std::string> grubenv, bak;  // the files afterwards (nullopt: absent)
 };
 
@@ -73,28 +74,31 @@ StatusOr<GrubRun> BootOnce(const std::filesystem::path& dir, const std::optional
     if (!content) continue;
     std::filesystem::path f = dir / name;
     KUBEOS_RETURN_IF_ERROR(WriteFileAtomic(f, *content));
-    KUBEOS_RETURN_IF_ERROR(Run({"mcopy", "-i", img.string(), f.string(), fmt::format("::/{}/{}", kEspDir, name)}));
+    KUBEOS_RETURN_IF_ERROR(
+        Run({"mcopy", "-i", img.string(), f.string(), fmt::format("::/{}/{}", kEspDir, name)}));
   }
   KUBEOS_RETURN_IF_ERROR(WriteFileAtomic(dir / "device.map", fmt::format("(hd0) {}\n", img.string())));
   // grub-emu reads grub.cfg from -d DIR on the host; it points $prefix at the FAT image, like the EFI
   // image's (,gpt1)/EFI/openEuler, and sources the fragment under test.
   KUBEOS_RETURN_IF_ERROR(WriteFileAtomic(
-      dir / "grub.cfg", fmt::format("set prefix=(hd0)/{}\nsource (host){}\necho \"KUBEOS-RESULT default=${{default}}\"\n"
-                                    "reboot\n",
-                                    kEspDir, KUBEOS_GRUB_FRAGMENT)));
+      dir / "grub.cfg",
+      fmt::format("set prefix=(hd0)/{}\nsource (host){}\necho \"KUBEOS-RESULT default=${{default}}\"\n"
+                  "reboot\n",
+                  kEspDir, KUBEOS_GRUB_FRAGMENT)));
   KUBEOS_ASSIGN_OR_RETURN(RunResult r, RunProgram({"grub-emu", "-r", "host", "-d", dir.string(), "-m",
                                                    (dir / "device.map").string()},
                                                   kGrubTimeout));
   std::smatch m;
   static const std::regex kResult("KUBEOS-RESULT default=([A-Za-z]*)");
-  if (!std::regex_search(r.output, m, kResult)) return InternalError("grub-emu printed no result: " + r.output);
+  if (!std::regex_search(r.output, m, kResult))
+    return InternalError("grub-emu printed no result: " + r.output);
   GrubRun out{.chosen = m[1]};
   for (auto [name, dst] : {std::pair{"grubenv", &out.grubenv}, std::pair{"grubenv.bak", &out.bak}}) {
     std::filesystem::path f = dir / (std::string(name) + ".after");
     std::filesystem::remove(f);
-    StatusOr<RunResult> c = RunProgram(
-        {"mcopy", "-n", "-i", img.string(), fmt::format("::/{}/{}", kEspDir, name), f.string()},
-        std::chrono::seconds(30));
+    StatusOr<RunResult> c =
+        RunProgram({"mcopy", "-n", "-i", img.string(), fmt::format("::/{}/{}", kEspDir, name), f.string()},
+                   std::chrono::seconds(30));
     if (c.ok() && c->exit_code == 0) *dst = *ReadFile(f);
   }
   return out;
@@ -119,7 +123,11 @@ TEST(GrubFragment, RealGrubChoosesAndCountsLikeTheModel) {
   const GrubEnv trial_b = Env({{"saved_entry", "B"}, {"boot_tries", "2"}, {"fallback_entry", "A"}});
   const GrubEnv trial_b_spent = Env({{"saved_entry", "B"}, {"boot_tries", "0"}, {"fallback_entry", "A"}});
   const Case cases[] = {
-      {"healthy grubenv wins over a stale copy", Block(committed_b), Block(Env({{"saved_entry", "A"}})), "B", "",
+      {"healthy grubenv wins over a stale copy",
+       Block(committed_b),
+       Block(Env({{"saved_entry", "A"}})),
+       "B",
+       "",
        {}},
       {"zeroed grubenv: the copy commits B", kZeroed, Block(committed_b), "B", "", {}},
       {"missing grubenv: the copy", std::nullopt, Block(committed_b), "B", "", {}},
