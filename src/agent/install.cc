@@ -216,11 +216,11 @@ class PipelinedWriter {
   // Time spent so far: hashing, writing (each on its own thread) and the caller waiting for a free buffer.
   // Read after Flush.
   struct Timing {
-    std::chrono::nanoseconds hash{0}, write{0}, wait{0};
+    std::chrono::nanoseconds hash{0}, write{0}, wait{0}, hash_idle{0};
   };
   Timing timing() {
     std::lock_guard lock(mu_);
-    return {hash_, write_, wait_};
+    return {hash_, write_, wait_, hash_idle_};
   }
   // Absolute end offset of the bytes written so far (the held-back header included).
   uint64_t end() const { return offset_ + end_ + ring_[fill_].buf.size(); }
@@ -271,8 +271,11 @@ class PipelinedWriter {
       std::unique_lock lock(mu_);
       Entry& e = ring_[idx];
       bool& need = hash ? e.need_hash : e.need_write;
+      auto idle_from = std::chrono::steady_clock::now();
       cv_.wait(lock, [&] { return need || stopping_ || st.stop_requested(); });
       if (!need) return;
+      if (hash && started_) hash_idle_ += std::chrono::steady_clock::now() - idle_from;
+      if (hash) started_ = true;
       uint64_t off = e.offset;
       lock.unlock();
       Status r;
@@ -302,7 +305,10 @@ class PipelinedWriter {
   std::chrono::nanoseconds wait_{0};   // guarded by mu_
   std::chrono::nanoseconds hash_{0};   // guarded by mu_
   std::chrono::nanoseconds write_{0};  // guarded by mu_
-  size_t fill_ = 0;  // caller thread only: the buffer being filled (idle while the caller owns it)
+  std::chrono::nanoseconds hash_idle_{
+      0};                 // guarded by mu_: the hash thread waiting for data (after the first)
+  bool started_ = false;  // guarded by mu_
+  size_t fill_ = 0;       // caller thread only: the buffer being filled (idle while the caller owns it)
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -660,6 +666,7 @@ Status InstallPayload(const HostDescription& host, Slot standby, const InstallRe
                              {"hash_seconds", secs(timing.hash)},
                              {"write_seconds", secs(timing.write)},
                              {"source_wait_seconds", secs(timing.wait)},
+                             {"hash_idle_seconds", secs(timing.hash_idle)},
                              {"ok", s.ok()}});
   if (!s.ok()) {
     sink.Cleanup();
