@@ -213,8 +213,8 @@ class PipelinedWriter {
     });
     return error_;
   }
-  // Time spent so far: hashing, writing (each on its own thread) and the caller waiting for a free buffer.
-  // Read after Flush.
+  // Time spent so far: hashing, writing (each on its own thread), the caller waiting for a free buffer and
+  // the hash thread waiting for data.
   struct Timing {
     std::chrono::nanoseconds hash{0}, write{0}, wait{0}, hash_idle{0};
   };
@@ -305,8 +305,8 @@ class PipelinedWriter {
   std::chrono::nanoseconds wait_{0};   // guarded by mu_
   std::chrono::nanoseconds hash_{0};   // guarded by mu_
   std::chrono::nanoseconds write_{0};  // guarded by mu_
-  std::chrono::nanoseconds hash_idle_{
-      0};                 // guarded by mu_: the hash thread waiting for data (after the first)
+  // guarded by mu_: the hash thread waiting for data (after its first buffer)
+  std::chrono::nanoseconds hash_idle_{0};
   bool started_ = false;  // guarded by mu_
   size_t fill_ = 0;       // caller thread only: the buffer being filled (idle while the caller owns it)
 
@@ -447,6 +447,10 @@ class PayloadSink {
                                            SlotName(standby_), slot_path_.string(), capacity_));
     }
     if (kind_ == PayloadKind::kTar) KUBEOS_RETURN_IF_ERROR(CheckStagingSpace());
+    if (kind_ == PayloadKind::kExtImage) {  // a header whose label cannot be set is refused before any write
+      std::string probe = head_;
+      KUBEOS_RETURN_IF_ERROR(PatchExtLabel(probe, SlotLabel(standby_)));
+    }
     auto t0 = std::chrono::steady_clock::now();
     if (before_first_write_) KUBEOS_RETURN_IF_ERROR(before_first_write_());
     KUBEOS_RETURN_IF_ERROR(OpenSlotAndInvalidate());
