@@ -321,16 +321,19 @@ TEST(PatchExtLabel, AcceptedByE2fsprogs) {
   ASSERT_TRUE(dir.ok());
   struct Case {
     std::vector<std::string> mkfs_extra;
+    std::string size;
     std::string what;
-  } cases[] = {{{"-t", "ext4"}, "ext4 with metadata_csum"},
-               {{"-t", "ext4", "-O", "^metadata_csum"}, "ext4 without metadata_csum"},
-               {{"-t", "ext2"}, "ext2"}};
+  } cases[] = {{{"-t", "ext4"}, "4M", "ext4 with metadata_csum"},
+               {{"-t", "ext4", "-O", "^metadata_csum"}, "4M", "ext4 without metadata_csum"},
+               {{"-t", "ext2"}, "4M", "ext2"},
+               // 8 block groups: the backup superblocks keep the old label, which e2fsck accepts
+               {{"-t", "ext4", "-b", "1024"}, "64M", "ext4 with backup superblocks"}};
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
     std::filesystem::path img = dir->path() / "img";
     std::vector<std::string> argv = {"mke2fs", "-q", "-F", "-L", "image"};
     argv.insert(argv.end(), c.mkfs_extra.begin(), c.mkfs_extra.end());
-    argv.insert(argv.end(), {img.string(), "4M"});
+    argv.insert(argv.end(), {img.string(), c.size});
     ASSERT_TRUE(RunTool(argv).ok());
     std::string bytes = *ReadFile(img);
     std::string head = bytes.substr(0, agent::kHeaderHoldBytes);
