@@ -44,13 +44,24 @@ constexpr size_t kSbVolumeNameSize = 16;
 constexpr size_t kSbChecksumType = 0x175;
 constexpr unsigned char kChecksumTypeCrc32c = 1;
 constexpr size_t kSbChecksum = 0x3FC;
+constexpr size_t kSbBlocksCountLo = 0x04;
+constexpr size_t kSbFirstDataBlock = 0x14;
+constexpr size_t kSbLogBlockSize = 0x18;
+constexpr size_t kSbBlocksPerGroup = 0x20;
+constexpr size_t kSbFeatureCompat = 0x5C;
+constexpr size_t kSbFeatureIncompat = 0x60;
+constexpr size_t kSbBlocksCountHi = 0x150;
+constexpr size_t kSbBackupBgs = 0x24C;
+constexpr uint32_t kCompatSparseSuper2 = 0x200;
+constexpr uint32_t kIncompat64Bit = 0x80;
+constexpr uint32_t kRoCompatSparseSuper = 0x1;
 
-uint32_t LoadLe32(const std::string& s, size_t at) {
+uint32_t LoadLe32(std::string_view s, size_t at) {
   uint32_t v = 0;
   for (size_t i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(s[at + i])) << (8 * i);
   return v;
 }
-void StoreLe32(std::string& s, size_t at, uint32_t v) {
+void StoreLe32(std::span<char> s, size_t at, uint32_t v) {
   for (size_t i = 0; i < 4; ++i) s[at + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
 }
 
@@ -151,6 +162,7 @@ class ChunkBuffer {
     return take;
   }
   std::span<char> free_space() { return {data_ + size_, kWriteChunkBytes - size_}; }
+  std::span<char> filled() { return {data_, size_}; }
   std::string_view view() const { return {data_, size_}; }
   size_t size() const { return size_; }
   bool full() const { return size_ == kWriteChunkBytes; }
@@ -175,9 +187,23 @@ constexpr size_t kRingBuffers = 3;
 // writeback is started with sync_file_range. Durability comes from the caller's fdatasync either way.
 class PipelinedWriter {
  public:
+  // Superblocks to relabel on their way to the disk: byte offsets (increasing) and the label. The write
+  // thread patches a buffer only after the hash thread is done with it (the digest covers the image as
+  // sent), so those few buffers are written after their hash instead of beside it.
+  struct Relabel {
+    std::vector<uint64_t> offsets;
+    std::string label;
+  };
   // `limit`: the target's size; writing past it fails (a slot file must not grow, a device would ENOSPC).
-  PipelinedWriter(int fd, int direct_fd, std::string what, uint64_t start, uint64_t limit, Sha256& sha)
-      : fd_(fd), direct_fd_(direct_fd), what_(std::move(what)), offset_(start), limit_(limit), sha_(sha) {
+  PipelinedWriter(int fd, int direct_fd, std::string what, uint64_t start, uint64_t limit, Sha256& sha,
+                  Relabel relabel = {})
+      : fd_(fd),
+        direct_fd_(direct_fd),
+        what_(std::move(what)),
+        offset_(start),
+        limit_(limit),
+        sha_(sha),
+        relabel_(std::move(relabel)) {
     hasher_ = std::jthread([this](const std::stop_token& st) { Run(st, /*hash=*/true); });
     writer_ = std::jthread([this](const std::stop_token& st) { Run(st, /*hash=*/false); });
   }
@@ -222,6 +248,11 @@ class PipelinedWriter {
     std::lock_guard lock(mu_);
     return {hash_, write_, wait_, hash_idle_};
   }
+  // Backup superblocks relabeled so far.
+  int relabeled() {
+    std::lock_guard lock(mu_);
+    return relabeled_;
+  }
   // Absolute end offset of the bytes written so far (the held-back header included).
   uint64_t end() const { return offset_ + end_ + ring_[fill_].buf.size(); }
 
@@ -251,6 +282,18 @@ class PipelinedWriter {
     return Status::Ok();
   }
 
+  bool NeedsRelabel(uint64_t off, size_t size) const {
+    auto it = std::lower_bound(relabel_.offsets.begin(), relabel_.offsets.end(), off);
+    return it != relabel_.offsets.end() && *it < off + size;
+  }
+  // Write thread, with the hash thread done with `buf`: relabels every whole superblock inside it.
+  void RelabelIn(std::span<char> buf, uint64_t off) {
+    for (auto it = std::lower_bound(relabel_.offsets.begin(), relabel_.offsets.end(), off);
+         it != relabel_.offsets.end() && *it + kSuperblockSize <= off + buf.size(); ++it) {
+      if (PatchSuperblockLabel(buf.subspan(*it - off, kSuperblockSize), relabel_.label)) ++relabeled_;
+    }
+  }
+
   Status WriteBlock(std::string_view data, uint64_t off) {
     if (direct_fd_ >= 0 && off % kDirectAlign == 0) {
       size_t aligned = data.size() - data.size() % kDirectAlign;
@@ -277,6 +320,11 @@ class PipelinedWriter {
       if (hash && started_) hash_idle_ += std::chrono::steady_clock::now() - idle_from;
       if (hash) started_ = true;
       uint64_t off = e.offset;
+      if (!hash && NeedsRelabel(off, e.buf.size())) {
+        cv_.wait(lock, [&] { return !e.need_hash || stopping_ || st.stop_requested(); });
+        if (e.need_hash) return;
+        RelabelIn(e.buf.filled(), off);
+      }
       lock.unlock();
       Status r;
       auto t0 = std::chrono::steady_clock::now();
@@ -301,6 +349,8 @@ class PipelinedWriter {
   uint64_t offset_;  // file offset of the first byte given to Write (the held-back header precedes it)
   uint64_t limit_;
   Sha256& sha_;
+  const Relabel relabel_;
+  int relabeled_ = 0;                  // guarded by mu_
   uint64_t end_ = 0;                   // caller thread only: bytes submitted
   std::chrono::nanoseconds wait_{0};   // guarded by mu_
   std::chrono::nanoseconds hash_{0};   // guarded by mu_
@@ -424,6 +474,7 @@ class PayloadSink {
   }
 
   PipelinedWriter::Timing timing() { return writer_ ? writer_->timing() : PipelinedWriter::Timing{}; }
+  int backups_relabeled() { return writer_ ? writer_->relabeled() : 0; }
   // Time of the synchronous invalidation before the first write (state write, header zeroed and synced).
   std::chrono::nanoseconds prepare_time() const { return prepare_; }
 
@@ -461,8 +512,13 @@ class PayloadSink {
       if (direct_fd_.get() < 0)
         log::Info("slot without direct I/O; writing through the page cache",
                   {{"slot", slot_path_.string()}, {"errno", errno}});
+      // The backup superblocks get the slot's label too (the primary is in the held-back header).
+      PipelinedWriter::Relabel relabel{.offsets = {}, .label = SlotLabel(standby_)};
+      for (uint64_t at : ExtBackupSuperblockOffsets(head_)) {
+        if (at >= head_.size() && at + kSuperblockSize <= capacity_) relabel.offsets.push_back(at);
+      }
       writer_ = std::make_unique<PipelinedWriter>(slot_fd_.get(), direct_fd_.get(), slot_path_.string(),
-                                                  head_.size(), capacity_, sha_);
+                                                  head_.size(), capacity_, sha_, std::move(relabel));
       return Status::Ok();
     }
     return OpenStaging();
@@ -611,6 +667,20 @@ uint32_t Crc32cRaw(uint32_t crc, std::string_view data) {
   return crc;
 }
 
+bool PatchSuperblockLabel(std::span<char> sb, std::string_view label) {
+  std::string_view v(sb.data(), sb.size());
+  if (sb.size() < kSuperblockSize || label.size() > kSbVolumeNameSize ||
+      static_cast<unsigned char>(v[0x38]) != 0x53 || static_cast<unsigned char>(v[0x39]) != 0xEF) {
+    return false;
+  }
+  bool csum = (LoadLe32(v, kSbRoCompat) & kRoCompatMetadataCsum) != 0;
+  if (csum && static_cast<unsigned char>(v[kSbChecksumType]) != kChecksumTypeCrc32c) return false;
+  std::memset(sb.data() + kSbVolumeName, 0, kSbVolumeNameSize);
+  std::memcpy(sb.data() + kSbVolumeName, label.data(), label.size());
+  if (csum) StoreLe32(sb, kSbChecksum, Crc32cRaw(~0U, v.substr(0, kSbChecksum)));
+  return true;
+}
+
 Status PatchExtLabel(std::string& head, std::string_view label) {
   if (head.size() < kSuperblockAt + kSuperblockSize || SniffPayload(head) != PayloadKind::kExtImage) {
     return InvalidArgumentError("set filesystem label: no ext2/3/4 superblock in the image header");
@@ -618,20 +688,47 @@ Status PatchExtLabel(std::string& head, std::string_view label) {
   if (label.size() > kSbVolumeNameSize) {
     return InvalidArgumentError(fmt::format("set filesystem label: \"{}\" is longer than 16 bytes", label));
   }
-  std::string_view sb_view(head.data() + kSuperblockAt, kSuperblockSize);
-  bool csum = (LoadLe32(head, kSuperblockAt + kSbRoCompat) & kRoCompatMetadataCsum) != 0;
-  if (csum && static_cast<unsigned char>(sb_view[kSbChecksumType]) != kChecksumTypeCrc32c) {
-    return InvalidArgumentError(fmt::format("set filesystem label: unknown superblock checksum type {}",
-                                            static_cast<unsigned char>(sb_view[kSbChecksumType])));
-  }
-  std::string name(label);
-  name.resize(kSbVolumeNameSize, '\0');
-  head.replace(kSuperblockAt + kSbVolumeName, kSbVolumeNameSize, name);
-  if (csum) {
-    uint32_t c = Crc32cRaw(~0U, std::string_view(head.data() + kSuperblockAt, kSbChecksum));
-    StoreLe32(head, kSuperblockAt + kSbChecksum, c);
+  if (!PatchSuperblockLabel(std::span<char>(head.data() + kSuperblockAt, kSuperblockSize), label)) {
+    return InvalidArgumentError(
+        fmt::format("set filesystem label: unknown superblock checksum type {}",
+                    static_cast<unsigned char>(head[kSuperblockAt + kSbChecksumType])));
   }
   return Status::Ok();
+}
+
+std::vector<uint64_t> ExtBackupSuperblockOffsets(std::string_view head) {
+  std::vector<uint64_t> out;
+  if (head.size() < kSuperblockAt + kSuperblockSize || SniffPayload(head) != PayloadKind::kExtImage)
+    return out;
+  std::string_view sb = head.substr(kSuperblockAt, kSuperblockSize);
+  uint32_t log_block = LoadLe32(sb, kSbLogBlockSize);
+  uint64_t per_group = LoadLe32(sb, kSbBlocksPerGroup);
+  if (log_block > 6 || per_group == 0) return out;  // not a plausible superblock (block size > 64 KiB)
+  uint64_t block = uint64_t{1024} << log_block;
+  uint64_t first = LoadLe32(sb, kSbFirstDataBlock);
+  uint64_t blocks = LoadLe32(sb, kSbBlocksCountLo);
+  if ((LoadLe32(sb, kSbFeatureIncompat) & kIncompat64Bit) != 0) {
+    blocks |= uint64_t{LoadLe32(sb, kSbBlocksCountHi)} << 32;
+  }
+  if (blocks <= first) return out;
+  uint64_t groups = (blocks - first + per_group - 1) / per_group;
+  auto at = [&](uint64_t g) { return (first + g * per_group) * block; };
+  if ((LoadLe32(sb, kSbFeatureCompat) & kCompatSparseSuper2) != 0) {
+    for (size_t i = 0; i < 2; ++i) {
+      uint64_t g = LoadLe32(sb, kSbBackupBgs + 4 * i);
+      if (g != 0 && g < groups && (out.empty() || at(g) > out.back())) out.push_back(at(g));
+    }
+    return out;
+  }
+  bool sparse = (LoadLe32(sb, kSbRoCompat) & kRoCompatSparseSuper) != 0;
+  auto is_power = [](uint64_t g, uint64_t base) {
+    while (g % base == 0) g /= base;
+    return g == 1;
+  };
+  for (uint64_t g = 1; g < groups; ++g) {
+    if (!sparse || g == 1 || is_power(g, 3) || is_power(g, 5) || is_power(g, 7)) out.push_back(at(g));
+  }
+  return out;
 }
 
 std::string Sha256Hex(std::string_view data) {
@@ -671,6 +768,7 @@ Status InstallPayload(const HostDescription& host, Slot standby, const InstallRe
                              {"write_seconds", secs(timing.write)},
                              {"source_wait_seconds", secs(timing.wait)},
                              {"hash_idle_seconds", secs(timing.hash_idle)},
+                             {"backup_superblocks_relabeled", sink.backups_relabeled()},
                              {"ok", s.ok()}});
   if (!s.ok()) {
     sink.Cleanup();

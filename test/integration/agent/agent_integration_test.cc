@@ -13,7 +13,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <regex>
 #include <set>
+#include <span>
 #include <thread>
 
 #include "agent/client.h"
@@ -282,7 +284,7 @@ TEST_F(AgentTest, OddSizedImageIsWrittenExactly) {
 // image's header as it was and run e2label afterwards: this test saw ROOT-A there on every run.)
 TEST_F(AgentTest, StandbyNeverCarriesTheBootedSlotsLabel) {
   std::filesystem::path img = host_->dir() / "root-a.ext4";
-  ASSERT_TRUE(MakeExtImage(img, uint64_t{8} * 1024 * 1024, "labelled A").ok());
+  ASSERT_TRUE(MakeExtImage(img, kSlotBytes, "labelled A").ok());  // 1 KiB blocks: 2 groups, 1 backup
   ASSERT_TRUE(RunTool({"e2label", img.string(), "ROOT-A"}).ok());
   std::string bytes = *ReadFile(img);
   std::atomic<bool> done{false};
@@ -312,10 +314,19 @@ TEST_F(AgentTest, StandbyNeverCarriesTheBootedSlotsLabel) {
   EXPECT_EQ(ReadHello(host_->slot(Slot::kB)), "labelled A");
   StatusOr<std::string> fsck = RunTool({"e2fsck", "-fn", host_->slot(Slot::kB).string()});
   EXPECT_TRUE(fsck.ok()) << fsck.status().ToString();  // the patched superblock's checksum is valid
+  // The backup superblock was relabelled on its way to the disk, with a valid checksum.
+  std::vector<uint64_t> backups = agent::ExtBackupSuperblockOffsets(bytes.substr(0, agent::kHeaderHoldBytes));
+  ASSERT_EQ(backups.size(), 1u);
+  StatusOr<std::string> b = RunTool({"dumpe2fs", "-o", "superblock=" + std::to_string(backups[0] / 1024),
+                                     "-o", "blocksize=1024", "-h", host_->slot(Slot::kB).string()});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_NE(b->find("Filesystem volume name:   ROOT-B\n"), std::string::npos) << *b;
+  EXPECT_EQ(b->find("does not match"), std::string::npos) << *b;
 }
 
-// PatchExtLabel against e2fsprogs: with and without metadata_csum, e2fsck accepts the patched superblock
-// and e2label/blkid-style readers see the new label.
+// PatchExtLabel / PatchSuperblockLabel / ExtBackupSuperblockOffsets against e2fsprogs: the backup
+// superblocks found are the ones dumpe2fs lists, and after relabelling the primary and every backup,
+// e2fsck accepts the filesystem and dumpe2fs reads ROOT-B with a valid checksum from each backup.
 TEST(PatchExtLabel, AcceptedByE2fsprogs) {
   StatusOr<TempDir> dir = TempDir::Create("patch-label");
   ASSERT_TRUE(dir.ok());
@@ -323,29 +334,58 @@ TEST(PatchExtLabel, AcceptedByE2fsprogs) {
     std::vector<std::string> mkfs_extra;
     std::string size;
     std::string what;
-  } cases[] = {{{"-t", "ext4"}, "4M", "ext4 with metadata_csum"},
-               {{"-t", "ext4", "-O", "^metadata_csum"}, "4M", "ext4 without metadata_csum"},
-               {{"-t", "ext2"}, "4M", "ext2"},
-               // 8 block groups: the backup superblocks keep the old label, which e2fsck accepts
-               {{"-t", "ext4", "-b", "1024"}, "64M", "ext4 with backup superblocks"}};
+  } cases[] = {
+      {{"-t", "ext4"}, "4M", "ext4 with metadata_csum, one group"},
+      {{"-t", "ext4", "-O", "^metadata_csum"}, "4M", "ext4 without metadata_csum"},
+      {{"-t", "ext2"}, "4M", "ext2"},
+      {{"-t", "ext4", "-b", "1024"}, "64M", "ext4, 1 KiB blocks, sparse_super"},
+      {{"-t", "ext4", "-b", "4096", "-g", "1024"}, "64M", "ext4, 4 KiB blocks, 16 groups"},
+      {{"-t", "ext4", "-b", "4096", "-g", "1024", "-O", "sparse_super2"}, "64M", "sparse_super2"},
+      {{"-t", "ext2", "-b", "1024", "-O", "^sparse_super,^resize_inode"}, "32M", "backups in every group"}};
+  static const std::regex kBackup("Backup superblock at ([0-9]+)");
+  static const std::regex kBlockSize("Block size: +([0-9]+)");
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
     std::filesystem::path img = dir->path() / "img";
-    std::vector<std::string> argv = {"mke2fs", "-q", "-F", "-L", "image"};
+    std::vector<std::string> argv = {"mke2fs", "-q", "-F", "-L", "ROOT-A"};
     argv.insert(argv.end(), c.mkfs_extra.begin(), c.mkfs_extra.end());
     argv.insert(argv.end(), {img.string(), c.size});
     ASSERT_TRUE(RunTool(argv).ok());
+    StatusOr<std::string> dump = RunTool({"dumpe2fs", img.string()});
+    ASSERT_TRUE(dump.ok());
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(*dump, m, kBlockSize));
+    uint64_t block = std::stoull(m[1]);
+    std::vector<uint64_t> listed;
+    for (auto it = std::sregex_iterator(dump->begin(), dump->end(), kBackup); it != std::sregex_iterator();
+         ++it) {
+      listed.push_back(std::stoull((*it)[1]) * block);
+    }
     std::string bytes = *ReadFile(img);
     std::string head = bytes.substr(0, agent::kHeaderHoldBytes);
+    EXPECT_EQ(agent::ExtBackupSuperblockOffsets(head), listed);
     ASSERT_TRUE(agent::PatchExtLabel(head, "ROOT-B").ok());
     bytes.replace(0, head.size(), head);
+    for (uint64_t at : listed) {
+      EXPECT_TRUE(agent::PatchSuperblockLabel(std::span<char>(bytes.data() + at, 1024), "ROOT-B")) << at;
+    }
     ASSERT_TRUE(WriteFileAtomic(img, bytes).ok());
     StatusOr<std::string> label = RunTool({"e2label", img.string()});
     ASSERT_TRUE(label.ok());
     EXPECT_EQ(*label, "ROOT-B\n");
     StatusOr<std::string> fsck = RunTool({"e2fsck", "-fn", img.string()});
     EXPECT_TRUE(fsck.ok()) << fsck.status().ToString();
+    for (uint64_t at : listed) {
+      StatusOr<std::string> b = RunTool({"dumpe2fs", "-o", "superblock=" + std::to_string(at / block), "-o",
+                                         "blocksize=" + std::to_string(block), "-h", img.string()});
+      ASSERT_TRUE(b.ok()) << "backup at " << at << ": " << b.status().ToString();
+      EXPECT_NE(b->find("Filesystem volume name:   ROOT-B\n"), std::string::npos) << "backup at " << at;
+      EXPECT_EQ(b->find("does not match"), std::string::npos) << "backup at " << at << ": " << *b;
+    }
   }
+  std::string not_ext(agent::kHeaderHoldBytes, '\0');
+  EXPECT_TRUE(agent::ExtBackupSuperblockOffsets(not_ext).empty());
+  EXPECT_FALSE(agent::PatchSuperblockLabel(std::span<char>(not_ext.data(), 1024), "ROOT-B"));
 }
 
 TEST_F(AgentTest, ResumesATruncatedDownloadWithRange) {
