@@ -581,8 +581,8 @@ class PayloadSink {
     // The label goes into the verified header before it is written: the slot's first superblock on disk
     // already says ROOT-<standby> (an image built for the other slot, e.g. kbimg's default ROOT-A, would
     // otherwise give two partitions the booted slot's label until a relabel, and GRUB's search --label or
-    // findfs could pick the wrong one after a cut there). Backup superblocks keep the image's label; no boot
-    // path reads them, and e2fsck rewrites them from the primary when it repairs.
+    // findfs could pick the wrong one after a cut there). The backup superblocks were relabelled on their
+    // way to the disk (PipelinedWriter::Relabel).
     KUBEOS_RETURN_IF_ERROR(PatchExtLabel(head_, SlotLabel(standby_)));
     KUBEOS_RETURN_IF_ERROR(PwriteAll(slot_fd_.get(), head_, 0, slot_path_.string()));
     if (fdatasync(slot_fd_.get()) != 0) return ErrnoError(errno, "fsync " + slot_path_.string());
