@@ -2,6 +2,9 @@
 // agent's peak RSS (VmHWM) during the install.
 //
 //   agent_install_bench [--size-mib N ...]      default: 256 2048
+//   agent_install_bench --serve --size-mib N    set up one host, print the dd and agent CLI commands, keep
+//                                               the agent running until stdin closes (for external timers
+//                                               such as hyperfine or /usr/bin/time, run pair by pair)
 //
 // For each size: an ext4 image of N MiB whose space is mostly one file of random bytes (incompressible,
 // non-sparse), a simulated host whose slot B is a preallocated N MiB file. Baseline, same target and the same
@@ -14,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -45,7 +49,7 @@ std::string Sha256OfFile(const std::filesystem::path& p) {
   return out.ok() ? out->substr(0, 64) : "";
 }
 
-int BenchOne(uint64_t mib) {
+int BenchOne(uint64_t mib, bool serve) {
   const uint64_t bytes = mib * kMiB;
   StatusOr<at::SimHost> host = at::SimHost::Create(nlohmann::json::object(), bytes);
   if (!host.ok()) {
@@ -76,6 +80,21 @@ int BenchOne(uint64_t mib) {
   nlohmann::json request = nlohmann::json::array(
       {{{"version", "bench"}, {"check_sum", sha}, {"image_type", "disk"}, {"image_url", image.string()}}});
   if (!host->StartAgent().ok()) return 1;
+  if (serve) {
+    std::string slot_b = host->slot(kubeos::agent::Slot::kB).string();
+    fmt::print("dd: dd if={} of={} bs=4M oflag=direct conv=notrunc,fsync status=none\n", image.string(),
+               slot_b);
+    fmt::print("agent: {} --socket {} install --checksum {} --version bench {}\n", OS_AGENT_BIN,
+               host->socket().string(), sha, image.string());
+    fmt::print("agent_pid: {}\n", host->agent_pid());
+    (void)std::fflush(stdout);
+    std::string line;
+    while (std::getline(std::cin, line)) {
+    }
+    fmt::print("agent_peak_rss_mib: {:.1f}\n",
+               static_cast<double>(PeakRssBytes(host->agent_pid())) / static_cast<double>(kMiB));
+    return 0;
+  }
   double best_dd = 1e9, best_agent = 1e9;
   uint64_t peak = 0;
   for (int round = 0; round < kRounds; ++round) {
@@ -120,12 +139,16 @@ int BenchOne(uint64_t mib) {
 
 int main(int argc, char** argv) {
   std::vector<uint64_t> sizes;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::string(argv[i]) == "--size-mib") sizes.push_back(std::stoull(argv[i + 1]));
+  bool serve = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--serve") serve = true;
+    if (arg == "--size-mib" && i + 1 < argc) sizes.push_back(std::stoull(argv[++i]));
   }
   if (sizes.empty()) sizes = {256, 2048};
+  if (serve) sizes.resize(1);
   for (uint64_t s : sizes) {
-    if (int rc = BenchOne(s); rc != 0) return rc;
+    if (int rc = BenchOne(s, serve); rc != 0) return rc;
   }
   return 0;
 }

@@ -105,7 +105,12 @@ Status Agent::ApplyPlan(const BootPlan& plan) {
   return Status::Ok();
 }
 
-void Agent::Record(const std::string& name, const Status& result) {
+OperationRecord Agent::SuccessRecord(const std::string& name) const {
+  return OperationRecord{.name = name, .ok = true, .message = "", .unix_time = now_()};
+}
+
+// `already_written`: the operation's own last state write carried the record (one durable write fewer).
+void Agent::Record(const std::string& name, const Status& result, bool already_written) {
   AgentState s;
   {
     std::lock_guard lock(mu_);
@@ -114,7 +119,9 @@ void Agent::Record(const std::string& name, const Status& result) {
   }
   s.last_operation =
       OperationRecord{.name = name, .ok = result.ok(), .message = result.message(), .unix_time = now_()};
-  if (Status w = WriteState(s); !w.ok()) {
+  if (already_written) {
+    // nothing to write
+  } else if (Status w = WriteState(s); !w.ok()) {
     log::Error("record operation result", {{"operation", name}, {"error", w.ToString()}});
   }
   if (result.ok()) {
@@ -125,6 +132,8 @@ void Agent::Record(const std::string& name, const Status& result) {
 }
 
 Status Agent::Start() {
+  // Before any env write of ours: temp files a cut left behind (see CleanStaleEnvTemps for FAT).
+  CleanStaleEnvTemps(host_.boot_env);
   StatusOr<SlotEvidence> ev = GatherSlotEvidence(host_);
   StatusOr<Slot> booted = ev.ok() ? DecideBootedSlot(*ev) : StatusOr<Slot>(ev.status());
   AgentState state;
@@ -244,10 +253,13 @@ StatusOr<json> Agent::PrepareUpgrade(const UpgradeRequest& request) {
       std::lock_guard lock(mu_);
       state = state_;
     }
-    return WriteState(InstallDone(state, booted, request.version, request.check_sum));
+    // The slot's new state and the operation record in one durable write.
+    AgentState done = InstallDone(state, booted, request.version, request.check_sum);
+    done.last_operation = SuccessRecord("prepare_upgrade");
+    return WriteState(done);
   };
   Status s = run();
-  Record("prepare_upgrade", s);
+  Record("prepare_upgrade", s, /*already_written=*/s.ok());
   if (!s.ok()) return s;
   return json{{"status", "UpgradeReady"}};
 }

@@ -62,7 +62,9 @@ class Agent {
   // Runs the reboot after a recorded upgrade/rollback; a failing reboot command is recorded and returned.
   StatusOr<nlohmann::json> RebootAfter(const std::string& operation, const std::string& result);
   Status AbandonTrial(const std::string& why);
-  void Record(const std::string& name, const kubeos::Status& result);
+  void Record(const std::string& name, const kubeos::Status& result, bool already_written = false);
+  // The record Record would add, for an operation that writes it with its own final state write.
+  OperationRecord SuccessRecord(const std::string& name) const;
 
   const HostDescription host_;
   ConfigApplier& configs_;

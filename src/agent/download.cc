@@ -7,12 +7,13 @@
 #include <unistd.h>
 
 #include <memory>
+#include <span>
 #include <vector>
 
 namespace kubeos::agent {
 namespace {
 
-// Read size for local files: large sequential reads, still far below the 32 MiB RSS budget.
+// Read size for local files when the sink offers no buffer (its first bytes): one sequential read.
 constexpr size_t kFileReadChunk = 1 << 20;
 // curl receive buffer: 512 KiB (curl's max is 10 MiB) keeps callbacks few at disk speed.
 constexpr long kCurlBufferSize = 512L * 1024;  // NOLINT(google-runtime-int): curl's type
@@ -31,16 +32,21 @@ Status FetchFile(const std::filesystem::path& path, const FetchCallbacks& cb) {
   fstat(fd, &st);
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Status s = cb.on_size(static_cast<uint64_t>(st.st_size));
-  std::vector<char> buf(kFileReadChunk);
+  std::vector<char> own;  // only when the sink offers no buffer of its own (e.g. for the first bytes)
   while (s.ok()) {
-    ssize_t n = read(fd, buf.data(), buf.size());
+    std::span<char> dst = cb.buffer ? cb.buffer() : std::span<char>();
+    if (dst.empty()) {
+      if (own.empty()) own.resize(kFileReadChunk);
+      dst = own;
+    }
+    ssize_t n = read(fd, dst.data(), dst.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       s = ErrnoError(errno, "read payload " + path.string());
       break;
     }
     if (n == 0) break;
-    s = cb.on_data(std::string_view(buf.data(), static_cast<size_t>(n)));
+    s = cb.on_data(std::string_view(dst.data(), static_cast<size_t>(n)));
   }
   close(fd);
   return s;

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,10 @@ struct FetchCallbacks {
   std::function<Status(std::optional<uint64_t> total)> on_size;
   // Called with consecutive chunks; a non-OK Status aborts the transfer and is returned.
   std::function<Status(std::string_view chunk)> on_data;
+  // Optional, local files only: where the next bytes should go. The file is read straight into the span
+  // returned (no intermediate copy) and on_data is then called with the filled prefix of it; an empty span
+  // (or no callback) means "use your own buffer".
+  std::function<std::span<char>()> buffer;
 };
 
 // True for http:// and https:// URLs.

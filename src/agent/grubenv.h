@@ -8,10 +8,12 @@
 // Writing: the new block goes to "<path>.bak" first and then replaces <path>, each by temp file + fsync +
 // rename + fsync(dir) (WriteFileAtomic), and is read back and compared. A crash leaves <path> holding either
 // the old or the new block; if <path> is ever unreadable (e.g. torn by a crash of GRUB's own in-place
-// save_env), ReadGrubEnvFile falls back to "<path>.bak", and the GRUB fragment falls back to slot A.
+// save_env), ReadGrubEnvFile and the GRUB fragment both fall back to "<path>.bak" (GRUB then counts trials
+// down in the copy), and only with neither usable does GRUB boot slot A.
 // Thread-safety: values and stateless functions; callers serialise writes to one file.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -48,10 +50,33 @@ StatusOr<std::string> EncodeGrubEnv(const GrubEnv& env);
 // DataLoss when the block is not a valid environment block.
 StatusOr<GrubEnv> DecodeGrubEnv(std::string_view block);
 
-// Reads <path>, falling back to <path>.bak when <path> is missing or invalid. NotFound when neither exists;
-// DataLoss when neither is valid.
+// Reads <path>, falling back to <path>.bak when <path> is missing, invalid or has no saved_entry A/B (the
+// GRUB fragment's rule, so the agent reads the block GRUB boots from); a valid <path> naming no slot is
+// still returned when the copy is unusable. NotFound when neither exists; DataLoss when neither is valid.
 StatusOr<GrubEnv> ReadGrubEnvFile(const std::filesystem::path& path);
 // Crash-safe replace as described above; verifies by reading back.
 Status WriteGrubEnvFile(const std::filesystem::path& path, const GrubEnv& env);
+
+// Stale temporary files of WriteGrubEnvFile (WriteFileAtomic's ".<name>.tmp.XXXXXX" for <name> = the env's
+// file name and "<name>.bak"), left by a cut between create and rename. Never the env or its copy, never
+// another name. What to do with one, decided from what stat tells (pure):
+//   * not ours (name, or not a regular file): kIgnore;
+//   * ours, on a journaled/consistent filesystem, or empty on FAT: kRemove;
+//   * ours, non-empty, on FAT: kKeep. A cut on FAT can leave the entry with its size but a free cluster as
+//     its start (seen in the real-boot test, docs/boot.md); unlinking it makes the kernel free that cluster,
+//     which fails ("deleting FAT entry beyond EOF": with the default errors=remount-ro the ESP goes
+//     read-only and no trial can be armed) or frees a cluster that another file owns by now. Userspace
+//     cannot see the FAT chain through the kernel, so such files wait for fsck.vfat -a before the ESP is
+//     mounted (fstab pass 2), which truncates a broken one to 0 bytes; the next start removes it.
+enum class StaleTempAction { kIgnore, kRemove, kKeep };
+StaleTempAction DecideStaleEnvTemp(std::string_view env_name, std::string_view file_name, bool regular_file,
+                                   uint64_t size, bool on_fat);
+
+struct StaleTempCleanup {
+  std::vector<std::string> removed, kept;  // file names
+};
+// Applies DecideStaleEnvTemp to the env's directory. Call only while no env write is under way (the agent
+// does at start, before its first write). Errors (unreadable directory, unlink failure) are logged.
+StaleTempCleanup CleanStaleEnvTemps(const std::filesystem::path& env_path);
 
 }  // namespace kubeos::agent

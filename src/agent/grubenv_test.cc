@@ -81,5 +81,49 @@ TEST(GrubEnvFile, WriteReadAndRecoverFromTornPrimary) {
   EXPECT_EQ(ReadGrubEnvFile(p).status().code(), StatusCode::kDataLoss);
 }
 
+// The rule GRUB's fragment uses: a valid grubenv that names no slot yields to a usable copy.
+TEST(GrubEnvFile, PrimaryNamingNoSlotYieldsToTheCopy) {
+  StatusOr<TempDir> dir = TempDir::Create("grubenv-noslot");
+  ASSERT_TRUE(dir.ok());
+  std::filesystem::path p = dir->path() / "grubenv";
+  GrubEnv committed;
+  committed.Set("saved_entry", "B");
+  GrubEnv no_slot;
+  no_slot.Set("other", "x");
+  ASSERT_TRUE(WriteFileAtomic(p, *EncodeGrubEnv(no_slot)).ok());
+  EXPECT_EQ(*ReadGrubEnvFile(p), no_slot) << "no copy: the valid block is still returned";
+  ASSERT_TRUE(WriteFileAtomic(p.string() + ".bak", *EncodeGrubEnv(committed)).ok());
+  EXPECT_EQ(*ReadGrubEnvFile(p), committed);
+}
+
+TEST(DecideStaleEnvTemp, Table) {
+  struct Case {
+    std::string name;
+    bool regular;
+    uint64_t size;
+    bool fat;
+    StaleTempAction want;
+  } cases[] = {
+      {".grubenv.tmp.Ab12Cd", true, 1024, false, StaleTempAction::kRemove},
+      {".grubenv.bak.tmp.Ab12Cd", true, 1024, false, StaleTempAction::kRemove},
+      {".grubenv.bak.tmp.Ab12Cd", true, 0, true, StaleTempAction::kRemove},   // FAT, no cluster chain
+      {".grubenv.bak.tmp.Ab12Cd", true, 1024, true, StaleTempAction::kKeep},  // FAT: chain may be broken
+      {".grubenv.tmp.Ab12Cd", true, 1, true, StaleTempAction::kKeep},
+      {"grubenv", true, 1024, false, StaleTempAction::kIgnore},
+      {"grubenv.bak", true, 1024, false, StaleTempAction::kIgnore},
+      {".grubenv.tmp.Ab12C", true, 0, false, StaleTempAction::kIgnore},  // not mkostemp's 6
+      {".grubenv.tmp.Ab12Cde", true, 0, false, StaleTempAction::kIgnore},
+      {".grubenv.tmp.Ab-2Cd", true, 0, false, StaleTempAction::kIgnore},
+      {"grubenv.tmp.Ab12Cd", true, 0, false, StaleTempAction::kIgnore},  // no leading dot
+      {".grubenv.bak.bak.tmp.Ab12Cd", true, 0, false, StaleTempAction::kIgnore},
+      {".state.json.tmp.Ab12Cd", true, 0, false, StaleTempAction::kIgnore},  // another file's temp
+      {".grubenv.tmp.Ab12Cd", false, 0, false, StaleTempAction::kIgnore},    // directory, symlink, ...
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(DecideStaleEnvTemp("grubenv", c.name, c.regular, c.size, c.fat), c.want)
+        << c.name << " size " << c.size << (c.fat ? " on FAT" : "");
+  }
+}
+
 }  // namespace
 }  // namespace kubeos::agent

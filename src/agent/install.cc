@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -29,9 +31,50 @@ namespace {
 
 // mke2fs of a root filesystem: generous bound for multi-GiB trees on slow disks.
 constexpr std::chrono::minutes kMkfsTimeout{30};
-constexpr std::chrono::minutes kLabelTimeout{1};
 constexpr size_t kExtMagicAt = 1024 + 0x38;
 constexpr size_t kTarMagicAt = 257;
+// ext2/3/4 superblock (at byte 1024 of the filesystem), field offsets from e2fsprogs' struct
+// ext2_super_block.
+constexpr size_t kSuperblockAt = 1024;
+constexpr size_t kSuperblockSize = 1024;
+constexpr size_t kSbRoCompat = 0x64;
+constexpr uint32_t kRoCompatMetadataCsum = 0x400;
+constexpr size_t kSbVolumeName = 0x78;
+constexpr size_t kSbVolumeNameSize = 16;
+constexpr size_t kSbChecksumType = 0x175;
+constexpr unsigned char kChecksumTypeCrc32c = 1;
+constexpr size_t kSbChecksum = 0x3FC;
+constexpr size_t kSbBlocksCountLo = 0x04;
+constexpr size_t kSbFirstDataBlock = 0x14;
+constexpr size_t kSbLogBlockSize = 0x18;
+constexpr size_t kSbBlocksPerGroup = 0x20;
+constexpr size_t kSbFeatureCompat = 0x5C;
+constexpr size_t kSbFeatureIncompat = 0x60;
+constexpr size_t kSbBlocksCountHi = 0x150;
+constexpr size_t kSbBackupBgs = 0x24C;
+constexpr uint32_t kCompatSparseSuper2 = 0x200;
+constexpr uint32_t kIncompat64Bit = 0x80;
+constexpr uint32_t kRoCompatSparseSuper = 0x1;
+
+uint32_t LoadLe32(std::string_view s, size_t at) {
+  uint32_t v = 0;
+  for (size_t i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(s[at + i])) << (8 * i);
+  return v;
+}
+void StoreLe32(std::span<char> s, size_t at, uint32_t v) {
+  for (size_t i = 0; i < 4; ++i) s[at + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+
+constexpr std::array<uint32_t, 256> MakeCrc32cTable() {
+  std::array<uint32_t, 256> t{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) != 0 ? (c >> 1) ^ 0x82F63B78U : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}
+constexpr std::array<uint32_t, 256> kCrc32cTable = MakeCrc32cTable();
 
 class Sha256 {
  public:
@@ -110,12 +153,16 @@ class ChunkBuffer {
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
   }
+  // Appends from `d`; when `d` starts at free_space() (the source read straight into this buffer) the bytes
+  // are already in place and only the size moves.
   size_t Append(std::string_view d) {
     size_t take = std::min(d.size(), kWriteChunkBytes - size_);
-    std::memcpy(data_ + size_, d.data(), take);
+    if (d.data() != data_ + size_) std::memcpy(data_ + size_, d.data(), take);
     size_ += take;
     return take;
   }
+  std::span<char> free_space() { return {data_ + size_, kWriteChunkBytes - size_}; }
+  std::span<char> filled() { return {data_, size_}; }
   std::string_view view() const { return {data_, size_}; }
   size_t size() const { return size_; }
   bool full() const { return size_ == kWriteChunkBytes; }
@@ -140,9 +187,23 @@ constexpr size_t kRingBuffers = 3;
 // writeback is started with sync_file_range. Durability comes from the caller's fdatasync either way.
 class PipelinedWriter {
  public:
+  // Superblocks to relabel on their way to the disk: byte offsets (increasing) and the label. The write
+  // thread patches a buffer only after the hash thread is done with it (the digest covers the image as
+  // sent), so those few buffers are written after their hash instead of beside it.
+  struct Relabel {
+    std::vector<uint64_t> offsets;
+    std::string label;
+  };
   // `limit`: the target's size; writing past it fails (a slot file must not grow, a device would ENOSPC).
-  PipelinedWriter(int fd, int direct_fd, std::string what, uint64_t start, uint64_t limit, Sha256& sha)
-      : fd_(fd), direct_fd_(direct_fd), what_(std::move(what)), offset_(start), limit_(limit), sha_(sha) {
+  PipelinedWriter(int fd, int direct_fd, std::string what, uint64_t start, uint64_t limit, Sha256& sha,
+                  Relabel relabel = {})
+      : fd_(fd),
+        direct_fd_(direct_fd),
+        what_(std::move(what)),
+        offset_(start),
+        limit_(limit),
+        sha_(sha),
+        relabel_(std::move(relabel)) {
     hasher_ = std::jthread([this](const std::stop_token& st) { Run(st, /*hash=*/true); });
     writer_ = std::jthread([this](const std::stop_token& st) { Run(st, /*hash=*/false); });
   }
@@ -167,6 +228,8 @@ class PipelinedWriter {
     }
     return Status::Ok();
   }
+  // Where the caller may put the next bytes before handing them to Write (zero-copy for local sources).
+  std::span<char> Space() { return ring_[fill_].buf.free_space(); }
   // Submits the partial buffer and waits until everything is hashed and written.
   Status Flush() {
     if (ring_[fill_].buf.size() > 0) KUBEOS_RETURN_IF_ERROR(Submit());
@@ -175,6 +238,20 @@ class PipelinedWriter {
       return std::all_of(std::begin(ring_), std::end(ring_), [](const Entry& e) { return e.idle(); });
     });
     return error_;
+  }
+  // Time spent so far: hashing, writing (each on its own thread), the caller waiting for a free buffer and
+  // the hash thread waiting for data.
+  struct Timing {
+    std::chrono::nanoseconds hash{0}, write{0}, wait{0}, hash_idle{0};
+  };
+  Timing timing() {
+    std::lock_guard lock(mu_);
+    return {hash_, write_, wait_, hash_idle_};
+  }
+  // Backup superblocks relabeled so far.
+  int relabeled() {
+    std::lock_guard lock(mu_);
+    return relabeled_;
   }
   // Absolute end offset of the bytes written so far (the held-back header included).
   uint64_t end() const { return offset_ + end_ + ring_[fill_].buf.size(); }
@@ -197,10 +274,24 @@ class PipelinedWriter {
     e.need_write = true;
     fill_ = (fill_ + 1) % kRingBuffers;
     cv_.notify_all();
+    auto t0 = std::chrono::steady_clock::now();
     cv_.wait(lock, [&] { return ring_[fill_].idle() || !error_.ok(); });  // the next buffer is free
+    wait_ += std::chrono::steady_clock::now() - t0;
     if (!error_.ok()) return error_;
     ring_[fill_].buf.clear();
     return Status::Ok();
+  }
+
+  bool NeedsRelabel(uint64_t off, size_t size) const {
+    auto it = std::lower_bound(relabel_.offsets.begin(), relabel_.offsets.end(), off);
+    return it != relabel_.offsets.end() && *it < off + size;
+  }
+  // Write thread, with the hash thread done with `buf`: relabels every whole superblock inside it.
+  void RelabelIn(std::span<char> buf, uint64_t off) {
+    for (auto it = std::lower_bound(relabel_.offsets.begin(), relabel_.offsets.end(), off);
+         it != relabel_.offsets.end() && *it + kSuperblockSize <= off + buf.size(); ++it) {
+      if (PatchSuperblockLabel(buf.subspan(*it - off, kSuperblockSize), relabel_.label)) ++relabeled_;
+    }
   }
 
   Status WriteBlock(std::string_view data, uint64_t off) {
@@ -223,17 +314,28 @@ class PipelinedWriter {
       std::unique_lock lock(mu_);
       Entry& e = ring_[idx];
       bool& need = hash ? e.need_hash : e.need_write;
+      auto idle_from = std::chrono::steady_clock::now();
       cv_.wait(lock, [&] { return need || stopping_ || st.stop_requested(); });
       if (!need) return;
+      if (hash && started_) hash_idle_ += std::chrono::steady_clock::now() - idle_from;
+      if (hash) started_ = true;
       uint64_t off = e.offset;
+      if (!hash && NeedsRelabel(off, e.buf.size())) {
+        cv_.wait(lock, [&] { return !e.need_hash || stopping_ || st.stop_requested(); });
+        if (e.need_hash) return;
+        RelabelIn(e.buf.filled(), off);
+      }
       lock.unlock();
       Status r;
+      auto t0 = std::chrono::steady_clock::now();
       if (hash) {
         sha_.Update(e.buf.view());  // only this thread touches sha_ while a writer exists
       } else {
         r = WriteBlock(e.buf.view(), off);
       }
+      auto busy = std::chrono::steady_clock::now() - t0;
       lock.lock();
+      (hash ? hash_ : write_) += busy;
       if (!r.ok() && error_.ok()) error_ = r;
       need = false;
       idx = (idx + 1) % kRingBuffers;
@@ -247,8 +349,16 @@ class PipelinedWriter {
   uint64_t offset_;  // file offset of the first byte given to Write (the held-back header precedes it)
   uint64_t limit_;
   Sha256& sha_;
-  uint64_t end_ = 0;  // caller thread only: bytes submitted
-  size_t fill_ = 0;   // caller thread only: the buffer being filled (idle while the caller owns it)
+  const Relabel relabel_;
+  int relabeled_ = 0;                  // guarded by mu_
+  uint64_t end_ = 0;                   // caller thread only: bytes submitted
+  std::chrono::nanoseconds wait_{0};   // guarded by mu_
+  std::chrono::nanoseconds hash_{0};   // guarded by mu_
+  std::chrono::nanoseconds write_{0};  // guarded by mu_
+  // guarded by mu_: the hash thread waiting for data (after its first buffer)
+  std::chrono::nanoseconds hash_idle_{0};
+  bool started_ = false;  // guarded by mu_
+  size_t fill_ = 0;       // caller thread only: the buffer being filled (idle while the caller owns it)
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -345,6 +455,10 @@ class PayloadSink {
     return writer_->Write(d);
   }
 
+  // The source's read target: the writer's current ring buffer once the payload kind is known (before that
+  // the first bytes go through the source's own buffer and are copied into the header).
+  std::span<char> Buffer() { return writer_ ? writer_->Space() : std::span<char>(); }
+
   // After the whole stream: compares the digest, then makes the slot (or staging) complete.
   Status Finish(const std::string& expected_sha) {
     if (kind_ == PayloadKind::kUnknown) KUBEOS_RETURN_IF_ERROR(Open());
@@ -358,6 +472,11 @@ class PayloadSink {
     }
     return kind_ == PayloadKind::kExtImage ? CommitImage() : BuildFromTar();
   }
+
+  PipelinedWriter::Timing timing() { return writer_ ? writer_->timing() : PipelinedWriter::Timing{}; }
+  int backups_relabeled() { return writer_ ? writer_->relabeled() : 0; }
+  // Time of the synchronous invalidation before the first write (state write, header zeroed and synced).
+  std::chrono::nanoseconds prepare_time() const { return prepare_; }
 
   // Removes staging files (the slot stays invalid: header zeroed, state kInvalid).
   void Cleanup() {
@@ -379,16 +498,27 @@ class PayloadSink {
                                            SlotName(standby_), slot_path_.string(), capacity_));
     }
     if (kind_ == PayloadKind::kTar) KUBEOS_RETURN_IF_ERROR(CheckStagingSpace());
+    if (kind_ == PayloadKind::kExtImage) {  // a header whose label cannot be set is refused before any write
+      std::string probe = head_;
+      KUBEOS_RETURN_IF_ERROR(PatchExtLabel(probe, SlotLabel(standby_)));
+    }
+    auto t0 = std::chrono::steady_clock::now();
     if (before_first_write_) KUBEOS_RETURN_IF_ERROR(before_first_write_());
     KUBEOS_RETURN_IF_ERROR(OpenSlotAndInvalidate());
+    prepare_ = std::chrono::steady_clock::now() - t0;
     if (kind_ == PayloadKind::kExtImage) {
       // Direct I/O for the image body when the slot supports it (block devices, most filesystems; not tmpfs).
       direct_fd_ = Fd(open(slot_path_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC));
       if (direct_fd_.get() < 0)
         log::Info("slot without direct I/O; writing through the page cache",
                   {{"slot", slot_path_.string()}, {"errno", errno}});
+      // The backup superblocks get the slot's label too (the primary is in the held-back header).
+      PipelinedWriter::Relabel relabel{.offsets = {}, .label = SlotLabel(standby_)};
+      for (uint64_t at : ExtBackupSuperblockOffsets(head_)) {
+        if (at >= head_.size() && at + kSuperblockSize <= capacity_) relabel.offsets.push_back(at);
+      }
       writer_ = std::make_unique<PipelinedWriter>(slot_fd_.get(), direct_fd_.get(), slot_path_.string(),
-                                                  head_.size(), capacity_, sha_);
+                                                  head_.size(), capacity_, sha_, std::move(relabel));
       return Status::Ok();
     }
     return OpenStaging();
@@ -448,18 +578,15 @@ class PayloadSink {
     // per inode: it covers the O_DIRECT writes too, and flushes the device's cache.)
     direct_fd_ = Fd();
     if (fdatasync(slot_fd_.get()) != 0) return ErrnoError(errno, "fsync " + slot_path_.string());
+    // The label goes into the verified header before it is written: the slot's first superblock on disk
+    // already says ROOT-<standby> (an image built for the other slot, e.g. kbimg's default ROOT-A, would
+    // otherwise give two partitions the booted slot's label until a relabel, and GRUB's search --label or
+    // findfs could pick the wrong one after a cut there). The backup superblocks were relabelled on their
+    // way to the disk (PipelinedWriter::Relabel).
+    KUBEOS_RETURN_IF_ERROR(PatchExtLabel(head_, SlotLabel(standby_)));
     KUBEOS_RETURN_IF_ERROR(PwriteAll(slot_fd_.get(), head_, 0, slot_path_.string()));
     if (fdatasync(slot_fd_.get()) != 0) return ErrnoError(errno, "fsync " + slot_path_.string());
     slot_fd_ = Fd();
-    KUBEOS_ASSIGN_OR_RETURN(std::string label, ReadExtLabel(slot_path_));
-    if (label != SlotLabel(standby_)) {
-      KUBEOS_ASSIGN_OR_RETURN(
-          RunResult r, RunProgram({"e2label", slot_path_.string(), SlotLabel(standby_)}, kLabelTimeout));
-      if (r.exit_code != 0) {
-        return InternalError(fmt::format("e2label {} {}: exit {}: {}", slot_path_.string(),
-                                         SlotLabel(standby_), r.exit_code, r.output));
-      }
-    }
     return Status::Ok();
   }
 
@@ -500,6 +627,7 @@ class PayloadSink {
   Fd direct_fd_;  // the slot again with O_DIRECT (image body), or -1
   Fd tar_fd_;
   std::filesystem::path tar_path_;
+  std::chrono::nanoseconds prepare_{0};
   std::unique_ptr<PipelinedWriter> writer_;  // declared after sha_: destroyed (joined) before it
 };
 
@@ -534,6 +662,75 @@ PayloadKind SniffPayload(std::string_view head) {
   return PayloadKind::kUnknown;
 }
 
+uint32_t Crc32cRaw(uint32_t crc, std::string_view data) {
+  for (char ch : data) crc = kCrc32cTable[(crc ^ static_cast<unsigned char>(ch)) & 0xFF] ^ (crc >> 8);
+  return crc;
+}
+
+bool PatchSuperblockLabel(std::span<char> sb, std::string_view label) {
+  std::string_view v(sb.data(), sb.size());
+  if (sb.size() < kSuperblockSize || label.size() > kSbVolumeNameSize ||
+      static_cast<unsigned char>(v[0x38]) != 0x53 || static_cast<unsigned char>(v[0x39]) != 0xEF) {
+    return false;
+  }
+  bool csum = (LoadLe32(v, kSbRoCompat) & kRoCompatMetadataCsum) != 0;
+  if (csum && static_cast<unsigned char>(v[kSbChecksumType]) != kChecksumTypeCrc32c) return false;
+  std::memset(sb.data() + kSbVolumeName, 0, kSbVolumeNameSize);
+  std::memcpy(sb.data() + kSbVolumeName, label.data(), label.size());
+  if (csum) StoreLe32(sb, kSbChecksum, Crc32cRaw(~0U, v.substr(0, kSbChecksum)));
+  return true;
+}
+
+Status PatchExtLabel(std::string& head, std::string_view label) {
+  if (head.size() < kSuperblockAt + kSuperblockSize || SniffPayload(head) != PayloadKind::kExtImage) {
+    return InvalidArgumentError("set filesystem label: no ext2/3/4 superblock in the image header");
+  }
+  if (label.size() > kSbVolumeNameSize) {
+    return InvalidArgumentError(fmt::format("set filesystem label: \"{}\" is longer than 16 bytes", label));
+  }
+  if (!PatchSuperblockLabel(std::span<char>(head.data() + kSuperblockAt, kSuperblockSize), label)) {
+    return InvalidArgumentError(
+        fmt::format("set filesystem label: unknown superblock checksum type {}",
+                    static_cast<unsigned char>(head[kSuperblockAt + kSbChecksumType])));
+  }
+  return Status::Ok();
+}
+
+std::vector<uint64_t> ExtBackupSuperblockOffsets(std::string_view head) {
+  std::vector<uint64_t> out;
+  if (head.size() < kSuperblockAt + kSuperblockSize || SniffPayload(head) != PayloadKind::kExtImage)
+    return out;
+  std::string_view sb = head.substr(kSuperblockAt, kSuperblockSize);
+  uint32_t log_block = LoadLe32(sb, kSbLogBlockSize);
+  uint64_t per_group = LoadLe32(sb, kSbBlocksPerGroup);
+  if (log_block > 6 || per_group == 0) return out;  // not a plausible superblock (block size > 64 KiB)
+  uint64_t block = uint64_t{1024} << log_block;
+  uint64_t first = LoadLe32(sb, kSbFirstDataBlock);
+  uint64_t blocks = LoadLe32(sb, kSbBlocksCountLo);
+  if ((LoadLe32(sb, kSbFeatureIncompat) & kIncompat64Bit) != 0) {
+    blocks |= uint64_t{LoadLe32(sb, kSbBlocksCountHi)} << 32;
+  }
+  if (blocks <= first) return out;
+  uint64_t groups = (blocks - first + per_group - 1) / per_group;
+  auto at = [&](uint64_t g) { return (first + g * per_group) * block; };
+  if ((LoadLe32(sb, kSbFeatureCompat) & kCompatSparseSuper2) != 0) {
+    for (size_t i = 0; i < 2; ++i) {
+      uint64_t g = LoadLe32(sb, kSbBackupBgs + 4 * i);
+      if (g != 0 && g < groups && (out.empty() || at(g) > out.back())) out.push_back(at(g));
+    }
+    return out;
+  }
+  bool sparse = (LoadLe32(sb, kSbRoCompat) & kRoCompatSparseSuper) != 0;
+  auto is_power = [](uint64_t g, uint64_t base) {
+    while (g % base == 0) g /= base;
+    return g == 1;
+  };
+  for (uint64_t g = 1; g < groups; ++g) {
+    if (!sparse || g == 1 || is_power(g, 3) || is_power(g, 5) || is_power(g, 7)) out.push_back(at(g));
+  }
+  return out;
+}
+
 std::string Sha256Hex(std::string_view data) {
   Sha256 h;
   h.Update(data);
@@ -551,16 +748,27 @@ Status InstallPayload(const HostDescription& host, Slot standby, const InstallRe
   progress.total = 0;
   PayloadSink sink(host, standby, progress, request.before_first_write);
   FetchCallbacks cb{.on_size = [&](std::optional<uint64_t> t) { return sink.OnSize(t); },
-                    .on_data = [&](std::string_view d) { return sink.OnData(d); }};
+                    .on_data = [&](std::string_view d) { return sink.OnData(d); },
+                    .buffer = [&] { return sink.Buffer(); }};
   auto t0 = std::chrono::steady_clock::now();
   Status s = Fetch(request.fetch, cb);
   auto t1 = std::chrono::steady_clock::now();
   if (s.ok()) s = sink.Finish(expected);
   auto t2 = std::chrono::steady_clock::now();
+  auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
+  PipelinedWriter::Timing timing = sink.timing();
+  // hash/write: busy time of the two worker threads; source_wait: the source waiting for a free buffer
+  // (near stream_seconds - hash_seconds when SHA-256 is the bottleneck).
   log::Info("install pass", {{"slot", SlotName(standby)},
                              {"bytes", progress.bytes.load()},
-                             {"stream_seconds", std::chrono::duration<double>(t1 - t0).count()},
-                             {"finish_seconds", std::chrono::duration<double>(t2 - t1).count()},
+                             {"stream_seconds", secs(t1 - t0)},
+                             {"finish_seconds", secs(t2 - t1)},
+                             {"prepare_seconds", secs(sink.prepare_time())},
+                             {"hash_seconds", secs(timing.hash)},
+                             {"write_seconds", secs(timing.write)},
+                             {"source_wait_seconds", secs(timing.wait)},
+                             {"hash_idle_seconds", secs(timing.hash_idle)},
+                             {"backup_superblocks_relabeled", sink.backups_relabeled()},
                              {"ok", s.ok()}});
   if (!s.ok()) {
     sink.Cleanup();

@@ -7,7 +7,9 @@
 //   * an ext2/3/4 filesystem image (the fast path) is written straight to the standby slot, after a size
 //     check against the slot. Its first kHeaderHoldBytes (which hold the superblock) are zeroed before the
 //     first byte and written last, only after the digest matched: a half-written slot has no filesystem.
-//     The label is then set to ROOT-<slot> if it differs.
+//     The label is set to ROOT-<slot> in that held-back header before it is written (PatchExtLabel), so
+//     the slot never carries another label, e.g. the booted slot's, not even for a moment; the backup
+//     superblocks get the same label as they stream past (after they were hashed).
 //   * the original's rootfs tarball (os.tar) is streamed to <persist>/KubeOS-Update/os.tar after a free-space
 //     check, verified, extracted with libarchive into <persist>/KubeOS-Update/rootfs, and turned into an ext4
 //     filesystem on the slot with `mke2fs -d` (no loop mount). Staging is removed afterwards.
@@ -18,7 +20,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "agent/download.h"
 #include "agent/host.h"
@@ -57,6 +61,26 @@ struct InstallRequest {
   // aborts the install.
   std::function<Status()> before_first_write;
 };
+
+// CRC-32C (Castagnoli) as ext4 uses it for metadata checksums: no pre/post inversion, so the standard
+// CRC-32C of `data` is ~Crc32cRaw(~0u, data).
+uint32_t Crc32cRaw(uint32_t crc, std::string_view data);
+
+// Sets the volume label of the ext2/3/4 primary superblock inside `head` (the image's first bytes, at
+// least 2 KiB) and, when the filesystem has metadata_csum, recomputes the superblock checksum. Pure: the
+// installer applies it to the held-back header before that header is written, so the slot never carries
+// the image's own label (e.g. the booted slot's ROOT-A) on disk. InvalidArgument: no ext superblock, label
+// longer than 16 bytes, unknown checksum type.
+Status PatchExtLabel(std::string& head, std::string_view label);
+
+// The same for one superblock (1024 bytes, primary or backup) in place; false when `sb` holds no ext
+// superblock (bad magic) or its checksum type is unknown: it is then left as it was.
+bool PatchSuperblockLabel(std::span<char> sb, std::string_view label);
+
+// Byte offsets of the backup superblocks of the filesystem whose first bytes are `head` (groups 1, 3^n,
+// 5^n, 7^n with sparse_super; every group without it; the two listed groups with sparse_super2), in
+// increasing order. Empty when `head` holds no ext superblock. Pure.
+std::vector<uint64_t> ExtBackupSuperblockOffsets(std::string_view head);
 
 // Lower-case hex SHA-256 of a string (tests, small inputs).
 std::string Sha256Hex(std::string_view data);

@@ -26,6 +26,48 @@ TEST(Sha256Hex, KnownVector) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST(Crc32c, KnownVectors) {
+  // The standard CRC-32C check value of "123456789" is 0xE3069283 (with the usual inversions).
+  EXPECT_EQ(~Crc32cRaw(~0U, "123456789"), 0xE3069283U);
+  EXPECT_EQ(~Crc32cRaw(~0U, ""), 0U);
+}
+
+TEST(PatchExtLabel, Table) {
+  std::string ext(kHeaderHoldBytes, '\0');
+  ext[1024 + 0x38] = '\x53';
+  ext[1024 + 0x39] = '\xEF';
+  ext.replace(1024 + 0x78, 6, "ROOT-A");
+  {
+    std::string h = ext;  // no metadata_csum: only the 16 label bytes change
+    ASSERT_TRUE(PatchExtLabel(h, "ROOT-B").ok());
+    EXPECT_EQ(h.substr(1024 + 0x78, 16), std::string("ROOT-B") + std::string(10, '\0'));
+    h.replace(1024 + 0x78, 16, ext.substr(1024 + 0x78, 16));
+    EXPECT_EQ(h, ext);
+  }
+  {
+    std::string h = ext;  // metadata_csum (ro_compat 0x400) with crc32c: the checksum is recomputed
+    h[1024 + 0x65] = '\x04';
+    h[1024 + 0x175] = '\x01';
+    ASSERT_TRUE(PatchExtLabel(h, "ROOT-B").ok());
+    uint32_t want = Crc32cRaw(~0U, std::string_view{h}.substr(1024, 0x3FC));
+    uint32_t got = 0;
+    for (int i = 0; i < 4; ++i)
+      got |= static_cast<uint32_t>(static_cast<unsigned char>(h[1024 + 0x3FC + i])) << (8 * i);
+    EXPECT_EQ(got, want);
+    std::string bad_type = ext;
+    bad_type[1024 + 0x65] = '\x04';
+    bad_type[1024 + 0x175] = '\x07';
+    EXPECT_EQ(PatchExtLabel(bad_type, "ROOT-B").code(), StatusCode::kInvalidArgument);
+  }
+  std::string h = ext;
+  EXPECT_EQ(PatchExtLabel(h, "a-label-of-17-chr").code(), StatusCode::kInvalidArgument);
+  std::string tar(kHeaderHoldBytes, '\0');
+  tar.replace(257, 5, "ustar");
+  EXPECT_EQ(PatchExtLabel(tar, "ROOT-B").code(), StatusCode::kInvalidArgument);
+  std::string shortsb = ext.substr(0, 1500);
+  EXPECT_EQ(PatchExtLabel(shortsb, "ROOT-B").code(), StatusCode::kInvalidArgument);
+}
+
 TEST(CheckFetchOptions, SourceRules) {
   struct Case {
     FetchOptions o;

@@ -1,8 +1,9 @@
 // kill -9 of the real os-agent at random points during installs and during boot env writes (upgrade,
 // mark-good), on one simulated host. After every kill the agent restarts, and the host must still have a
 // bootable committed slot: every boot GRUB could make from the env (failures included) reaches a slot that
-// holds a complete filesystem with its ROOT-x label, the booted slot is byte-for-byte unchanged, and a slot
-// the state calls installed passes e2fsck with the right content. At the end a normal install succeeds.
+// holds a complete filesystem with its ROOT-x label, the booted slot is byte-for-byte unchanged, the standby
+// never carries the booted slot's label (the image is labelled ROOT-A), and a slot the state calls installed
+// passes e2fsck with the right content. At the end a normal install succeeds.
 // Trials: 60 by default; KUBEOS_AGENT_CRASH_TRIALS=N for a stress run (seed printed;
 // KUBEOS_AGENT_CRASH_SEED).
 #include <gtest/gtest.h>
@@ -55,6 +56,11 @@ void ExpectBootableCommittedSlot(SimHost& host, const std::string& slot_a_sha, c
                 st == agent::SlotState::kInstalled)
         << "GRUB could boot slot " << agent::SlotName(b.slot) << " in state " << agent::SlotStateName(st);
   }
+  // The image carries the booted slot's label (ROOT-A, kbimg's default): whatever the kill point, the
+  // standby shows either no filesystem or ROOT-B, never a second ROOT-A.
+  if (StatusOr<std::string> b_label = agent::ReadExtLabel(host.slot(Slot::kB)); b_label.ok()) {
+    EXPECT_EQ(*b_label, "ROOT-B") << "the standby carries another slot's label";
+  }
   if (state->b.state == agent::SlotState::kInstalled || state->b.state == agent::SlotState::kTrying) {
     EXPECT_EQ(ReadHello(host.slot(Slot::kB)), "crash image");
     EXPECT_TRUE(RunTool({"e2fsck", "-fn", host.slot(Slot::kB).string()}).ok());
@@ -72,6 +78,7 @@ TEST(AgentCrash, KillNineDuringInstallAndEnvWrites) {
   SimHost& host = *created;
   std::filesystem::path image = host.dir() / "crash.ext4";
   ASSERT_TRUE(MakeExtImage(image, uint64_t{4} * 1024 * 1024, "crash image").ok());
+  ASSERT_TRUE(RunTool({"e2label", image.string(), "ROOT-A"}).ok());
   std::string sha = agent::Sha256Hex(*ReadFile(image));
   const std::string slot_a_sha = FileSha256(host.slot(Slot::kA));
   json request = json::array(

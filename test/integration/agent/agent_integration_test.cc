@@ -9,8 +9,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <regex>
+#include <set>
+#include <span>
 #include <thread>
 
 #include "agent/client.h"
@@ -272,6 +277,117 @@ TEST_F(AgentTest, OddSizedImageIsWrittenExactly) {
   EXPECT_EQ(*agent::ReadExtLabel(host_->slot(Slot::kB)), "ROOT-B");
 }
 
+// kbimg's payloads carry ROOT-A by default: written into B from a host booted on A, the standby must never
+// carry the booted slot's label, not even between the header write and a relabel (a cut there could make
+// GRUB's `search --label ROOT-A` or the initramfs' findfs pick B). A reader polls B's primary superblock for
+// the whole install; it must see no filesystem, then ROOT-B, never ROOT-A. (The agent used to write the
+// image's header as it was and run e2label afterwards: this test saw ROOT-A there on every run.)
+TEST_F(AgentTest, StandbyNeverCarriesTheBootedSlotsLabel) {
+  std::filesystem::path img = host_->dir() / "root-a.ext4";
+  ASSERT_TRUE(MakeExtImage(img, kSlotBytes, "labelled A").ok());  // 1 KiB blocks: 2 groups, 1 backup
+  ASSERT_TRUE(RunTool({"e2label", img.string(), "ROOT-A"}).ok());
+  std::string bytes = *ReadFile(img);
+  std::atomic<bool> done{false};
+  std::set<std::string> seen;
+  int reads = 0;
+  std::thread watcher([&] {
+    int fd = open(host_->slot(Slot::kB).c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    std::array<unsigned char, 1024> sb{};
+    while (!done.load()) {
+      ++reads;
+      if (pread(fd, sb.data(), sb.size(), 1024) != static_cast<ssize_t>(sb.size())) continue;
+      if (sb[0x38] != 0x53 || sb[0x39] != 0xEF) continue;
+      std::string label(reinterpret_cast<const char*>(sb.data() + 0x78), 16);
+      seen.insert(label.substr(0, label.find('\0')));
+    }
+    close(fd);
+  });
+  StatusOr<json> r = PrepareFrom(img.string(), agent::Sha256Hex(bytes));
+  done = true;
+  watcher.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(reads, 100);
+  EXPECT_EQ(seen.count("ROOT-A"), 0u) << "slot B carried the booted slot's label during the install";
+  EXPECT_EQ(seen, std::set<std::string>{"ROOT-B"});
+  EXPECT_EQ(*agent::ReadExtLabel(host_->slot(Slot::kB)), "ROOT-B");
+  EXPECT_EQ(ReadHello(host_->slot(Slot::kB)), "labelled A");
+  StatusOr<std::string> fsck = RunTool({"e2fsck", "-fn", host_->slot(Slot::kB).string()});
+  EXPECT_TRUE(fsck.ok()) << fsck.status().ToString();  // the patched superblock's checksum is valid
+  // The backup superblock was relabelled on its way to the disk, with a valid checksum.
+  std::vector<uint64_t> backups = agent::ExtBackupSuperblockOffsets(bytes.substr(0, agent::kHeaderHoldBytes));
+  ASSERT_EQ(backups.size(), 1u);
+  StatusOr<std::string> b = RunTool({"dumpe2fs", "-o", "superblock=" + std::to_string(backups[0] / 1024),
+                                     "-o", "blocksize=1024", "-h", host_->slot(Slot::kB).string()});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_NE(b->find("Filesystem volume name:   ROOT-B\n"), std::string::npos) << *b;
+  EXPECT_EQ(b->find("does not match"), std::string::npos) << *b;
+}
+
+// PatchExtLabel / PatchSuperblockLabel / ExtBackupSuperblockOffsets against e2fsprogs: the backup
+// superblocks found are the ones dumpe2fs lists, and after relabelling the primary and every backup,
+// e2fsck accepts the filesystem and dumpe2fs reads ROOT-B with a valid checksum from each backup.
+TEST(PatchExtLabel, AcceptedByE2fsprogs) {
+  StatusOr<TempDir> dir = TempDir::Create("patch-label");
+  ASSERT_TRUE(dir.ok());
+  struct Case {
+    std::vector<std::string> mkfs_extra;
+    std::string size;
+    std::string what;
+  } cases[] = {
+      {{"-t", "ext4"}, "4M", "ext4 with metadata_csum, one group"},
+      {{"-t", "ext4", "-O", "^metadata_csum"}, "4M", "ext4 without metadata_csum"},
+      {{"-t", "ext2"}, "4M", "ext2"},
+      {{"-t", "ext4", "-b", "1024"}, "64M", "ext4, 1 KiB blocks, sparse_super"},
+      {{"-t", "ext4", "-b", "4096", "-g", "1024"}, "64M", "ext4, 4 KiB blocks, 16 groups"},
+      {{"-t", "ext4", "-b", "4096", "-g", "1024", "-O", "sparse_super2"}, "64M", "sparse_super2"},
+      {{"-t", "ext2", "-b", "1024", "-O", "^sparse_super,^resize_inode"}, "32M", "backups in every group"}};
+  static const std::regex kBackup("Backup superblock at ([0-9]+)");
+  static const std::regex kBlockSize("Block size: +([0-9]+)");
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::filesystem::path img = dir->path() / "img";
+    std::vector<std::string> argv = {"mke2fs", "-q", "-F", "-L", "ROOT-A"};
+    argv.insert(argv.end(), c.mkfs_extra.begin(), c.mkfs_extra.end());
+    argv.insert(argv.end(), {img.string(), c.size});
+    ASSERT_TRUE(RunTool(argv).ok());
+    StatusOr<std::string> dump = RunTool({"dumpe2fs", img.string()});
+    ASSERT_TRUE(dump.ok());
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(*dump, m, kBlockSize));
+    uint64_t block = std::stoull(m[1]);
+    std::vector<uint64_t> listed;
+    for (auto it = std::sregex_iterator(dump->begin(), dump->end(), kBackup); it != std::sregex_iterator();
+         ++it) {
+      listed.push_back(std::stoull((*it)[1]) * block);
+    }
+    std::string bytes = *ReadFile(img);
+    std::string head = bytes.substr(0, agent::kHeaderHoldBytes);
+    EXPECT_EQ(agent::ExtBackupSuperblockOffsets(head), listed);
+    ASSERT_TRUE(agent::PatchExtLabel(head, "ROOT-B").ok());
+    bytes.replace(0, head.size(), head);
+    for (uint64_t at : listed) {
+      EXPECT_TRUE(agent::PatchSuperblockLabel(std::span<char>(bytes.data() + at, 1024), "ROOT-B")) << at;
+    }
+    ASSERT_TRUE(WriteFileAtomic(img, bytes).ok());
+    StatusOr<std::string> label = RunTool({"e2label", img.string()});
+    ASSERT_TRUE(label.ok());
+    EXPECT_EQ(*label, "ROOT-B\n");
+    StatusOr<std::string> fsck = RunTool({"e2fsck", "-fn", img.string()});
+    EXPECT_TRUE(fsck.ok()) << fsck.status().ToString();
+    for (uint64_t at : listed) {
+      StatusOr<std::string> b = RunTool({"dumpe2fs", "-o", "superblock=" + std::to_string(at / block), "-o",
+                                         "blocksize=" + std::to_string(block), "-h", img.string()});
+      ASSERT_TRUE(b.ok()) << "backup at " << at << ": " << b.status().ToString();
+      EXPECT_NE(b->find("Filesystem volume name:   ROOT-B\n"), std::string::npos) << "backup at " << at;
+      EXPECT_EQ(b->find("does not match"), std::string::npos) << "backup at " << at << ": " << *b;
+    }
+  }
+  std::string not_ext(agent::kHeaderHoldBytes, '\0');
+  EXPECT_TRUE(agent::ExtBackupSuperblockOffsets(not_ext).empty());
+  EXPECT_FALSE(agent::PatchSuperblockLabel(std::span<char>(not_ext.data(), 1024), "ROOT-B"));
+}
+
 TEST_F(AgentTest, ResumesATruncatedDownloadWithRange) {
   auto server = Serve(image_bytes_);
   StatusOr<json> r =
@@ -477,6 +593,30 @@ TEST_F(AgentTest, ConfigureAppliesEveryModelOrNone) {
   ASSERT_TRUE(raw.ok()) << raw.status().ToString();
   EXPECT_EQ(json::parse(*raw)["result"]["status"], "Configured") << *raw;
   EXPECT_EQ(ReadFile(root / "etc/sysctl.conf").value_or(""), sysctl_before + "vm.zzz=1\nnet.aaa=2\n");
+}
+
+// A cut inside an env write leaves WriteFileAtomic's temp file beside grubenv; the agent removes its own
+// (and only those) when it starts. (The sim host's directory is ext4 or tmpfs; on FAT non-empty ones are
+// kept, see DecideStaleEnvTemp.)
+TEST_F(AgentTest, StaleEnvTempFilesAreRemovedAtStart) {
+  ASSERT_TRUE(host_->StopAgent().ok());
+  std::filesystem::path d = host_->env().parent_path();
+  std::string block(1024, '#');
+  const char* ours[] = {".grubenv.tmp.Ab12Cd", ".grubenv.bak.tmp.x9Z0qQ", ".grubenv.bak.tmp.000000"};
+  const char* others[] = {".grubenv.tmp.short", ".grubenv.tmp.toolong1", "grubenv.tmp.Ab12Cd",
+                          ".state.json.tmp.Ab12Cd", ".grubenv.bak.bak.tmp.Ab12Cd"};
+  for (const char* n : ours) ASSERT_TRUE(WriteFileAtomic(d / n, block).ok());
+  for (const char* n : others) ASSERT_TRUE(WriteFileAtomic(d / n, block).ok());
+  std::filesystem::create_directory(d / ".grubenv.tmp.DirDir");
+  std::string env_before = *ReadFile(host_->env());
+  std::string bak_before = ReadFile(host_->env().string() + ".bak").value_or("<absent>");
+  ASSERT_TRUE(host_->StartAgent().ok());
+  for (const char* n : ours) EXPECT_FALSE(std::filesystem::exists(d / n)) << n;
+  for (const char* n : others) EXPECT_TRUE(std::filesystem::exists(d / n)) << n;
+  EXPECT_TRUE(std::filesystem::is_directory(d / ".grubenv.tmp.DirDir"));
+  EXPECT_EQ(*ReadFile(host_->env()), env_before);
+  EXPECT_EQ(ReadFile(host_->env().string() + ".bak").value_or("<absent>"), bak_before);
+  EXPECT_EQ(host_->AgentStatus()["booted_slot"], "A");
 }
 
 TEST_F(AgentTest, NotifiesSystemdWhenReady) {

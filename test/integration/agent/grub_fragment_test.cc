@@ -1,0 +1,175 @@
+// The GRUB fragment (deploy/agent/grub-kubeos.cfg) run by real GRUB, without a VM: grub-emu (Debian's
+// grub-emu, GRUB 2's own script interpreter and loadenv module built as a host program) reads and writes
+// the env files on a real FAT image through its device map, exactly like GRUB does on the ESP (save_env
+// writes the file's sectors in place). Each case boots once and checks (1) the entry GRUB chose, (2) what it
+// wrote to grubenv and grubenv.bak, and (3) that SimulateGrubBoot, the model the agent's unit and crash
+// tests use, predicts both from the same files (read with the agent's own ReadGrubEnvFile). A few seconds
+// in all, so the GRUB logic is tested on every run; the QEMU boot test (test/integration/boot) covers the
+// real firmware and kernel. Skips when grub-emu, mtools or mkfs.vfat are missing (hack/install-deps).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "agent/boot_state.h"
+#include "agent/grubenv.h"
+#include "agent/slot.h"
+#include "common/file.h"
+#include "common/process.h"
+
+namespace kubeos::agenttest {
+namespace {
+
+using agent::GrubEnv;
+
+constexpr std::chrono::seconds kGrubTimeout{60};
+constexpr std::string_view kEspDir = "EFI/openEuler";
+
+bool HaveTool(const std::string& name) {
+  StatusOr<RunResult> r = RunProgram({"sh", "-c", "command -v \"$0\"", name}, std::chrono::seconds(10));
+  return r.ok() && r->exit_code == 0;
+}
+
+Status Run(const std::vector<std::string>& argv) {
+  KUBEOS_ASSIGN_OR_RETURN(RunResult r, RunProgram(argv, std::chrono::seconds(30)));
+  if (r.exit_code != 0)
+    return InternalError(argv[0] + ": exit " + std::to_string(r.exit_code) + ": " + r.output);
+  return Status::Ok();
+}
+
+GrubEnv Env(std::initializer_list<std::pair<std::string, std::string>> kv) {
+  GrubEnv e;
+  for (const auto& [k, v] : kv) e.Set(k, v);
+  return e;
+}
+std::string Block(const GrubEnv& e) { return *agent::EncodeGrubEnv(e); }
+const std::string kZeroed(agent::kGrubEnvSize, '\0');  // a block lost to a cut: no signature
+
+std::vector<std::pair<std::string, std::string>> Sorted(const GrubEnv& e) {
+  auto v = e.entries();
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+struct GrubRun {
+  std::string chosen;                       // ${default} after the fragment ran
+  std::optional<std::string> grubenv, bak;  // the files afterwards (nullopt: absent)
+};
+
+// One boot: the two files (nullopt: absent) on a fresh FAT image, the fragment sourced by grub-emu.
+StatusOr<GrubRun> BootOnce(const std::filesystem::path& dir, const std::optional<std::string>& grubenv,
+                           const std::optional<std::string>& bak) {
+  std::filesystem::path img = dir / "esp.img";
+  std::filesystem::remove(img);
+  KUBEOS_RETURN_IF_ERROR(Run({"truncate", "-s", "8M", img.string()}));
+  KUBEOS_RETURN_IF_ERROR(Run({"mkfs.vfat", img.string()}));
+  KUBEOS_RETURN_IF_ERROR(Run({"mmd", "-i", img.string(), "::/EFI", "::/" + std::string(kEspDir)}));
+  for (const auto& [name, content] : {std::pair{"grubenv", grubenv}, std::pair{"grubenv.bak", bak}}) {
+    if (!content) continue;
+    std::filesystem::path f = dir / name;
+    KUBEOS_RETURN_IF_ERROR(WriteFileAtomic(f, *content));
+    KUBEOS_RETURN_IF_ERROR(
+        Run({"mcopy", "-i", img.string(), f.string(), fmt::format("::/{}/{}", kEspDir, name)}));
+  }
+  KUBEOS_RETURN_IF_ERROR(WriteFileAtomic(dir / "device.map", fmt::format("(hd0) {}\n", img.string())));
+  // grub-emu reads grub.cfg from -d DIR on the host; it points $prefix at the FAT image, like the EFI
+  // image's (,gpt1)/EFI/openEuler, and sources the fragment under test.
+  KUBEOS_RETURN_IF_ERROR(WriteFileAtomic(
+      dir / "grub.cfg",
+      fmt::format("set prefix=(hd0)/{}\nsource (host){}\necho \"KUBEOS-RESULT default=${{default}}\"\n"
+                  "reboot\n",
+                  kEspDir, KUBEOS_GRUB_FRAGMENT)));
+  KUBEOS_ASSIGN_OR_RETURN(RunResult r, RunProgram({"grub-emu", "-r", "host", "-d", dir.string(), "-m",
+                                                   (dir / "device.map").string()},
+                                                  kGrubTimeout));
+  std::smatch m;
+  static const std::regex kResult("KUBEOS-RESULT default=([A-Za-z]*)");
+  if (!std::regex_search(r.output, m, kResult))
+    return InternalError("grub-emu printed no result: " + r.output);
+  GrubRun out{.chosen = m[1]};
+  for (auto [name, dst] : {std::pair{"grubenv", &out.grubenv}, std::pair{"grubenv.bak", &out.bak}}) {
+    std::filesystem::path f = dir / (std::string(name) + ".after");
+    std::filesystem::remove(f);
+    StatusOr<RunResult> c =
+        RunProgram({"mcopy", "-n", "-i", img.string(), fmt::format("::/{}/{}", kEspDir, name), f.string()},
+                   std::chrono::seconds(30));
+    if (c.ok() && c->exit_code == 0) *dst = *ReadFile(f);
+  }
+  return out;
+}
+
+struct Case {
+  std::string what;
+  std::optional<std::string> grubenv, bak;
+  std::string want_slot;
+  // Which file GRUB's save_env must have changed ("" none, "grubenv", "grubenv.bak") and to what.
+  std::string written;
+  GrubEnv want_after;
+};
+
+TEST(GrubFragment, RealGrubChoosesAndCountsLikeTheModel) {
+  for (const char* tool : {"grub-emu", "mkfs.vfat", "mcopy", "mmd"}) {
+    if (!HaveTool(tool)) GTEST_SKIP() << tool << " is not installed (hack/install-deps)";
+  }
+  StatusOr<TempDir> dir = TempDir::Create("grub-fragment");
+  ASSERT_TRUE(dir.ok());
+  const GrubEnv committed_b = Env({{"saved_entry", "B"}});
+  const GrubEnv trial_b = Env({{"saved_entry", "B"}, {"boot_tries", "2"}, {"fallback_entry", "A"}});
+  const GrubEnv trial_b_spent = Env({{"saved_entry", "B"}, {"boot_tries", "0"}, {"fallback_entry", "A"}});
+  const Case cases[] = {
+      {"healthy grubenv wins over a stale copy",
+       Block(committed_b),
+       Block(Env({{"saved_entry", "A"}})),
+       "B",
+       "",
+       {}},
+      {"zeroed grubenv: the copy commits B", kZeroed, Block(committed_b), "B", "", {}},
+      {"missing grubenv: the copy", std::nullopt, Block(committed_b), "B", "", {}},
+      {"grubenv without saved_entry: the copy", Block(Env({})), Block(committed_b), "B", "", {}},
+      {"trial counted down in grubenv", Block(trial_b), Block(trial_b), "B", "grubenv",
+       Env({{"saved_entry", "B"}, {"boot_tries", "1"}, {"fallback_entry", "A"}})},
+      {"trial counted down in the copy when grubenv is lost", kZeroed, Block(trial_b), "B", "grubenv.bak",
+       Env({{"saved_entry", "B"}, {"boot_tries", "1"}, {"fallback_entry", "A"}})},
+      {"spent trial falls back through the copy", kZeroed, Block(trial_b_spent), "A", "grubenv.bak",
+       Env({{"saved_entry", "A"}, {"kubeos_fell_back", "B"}})},
+      {"both unusable: slot A", kZeroed, kZeroed, "A", "", {}},
+      {"neither exists: slot A", std::nullopt, std::nullopt, "A", "", {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    StatusOr<GrubRun> run = BootOnce(dir->path(), c.grubenv, c.bak);
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_EQ(run->chosen, c.want_slot);
+    const std::optional<std::string>& env_after = run->grubenv;
+    const std::optional<std::string>& bak_after = run->bak;
+    EXPECT_EQ(env_after, c.written == "grubenv" ? std::optional(Block(c.want_after)) : c.grubenv);
+    EXPECT_EQ(bak_after, c.written == "grubenv.bak" ? std::optional(Block(c.want_after)) : c.bak);
+
+    // The model, from the same files through the agent's reader (grubenv, else grubenv.bak).
+    std::filesystem::path host_env = dir->path() / "model" / "grubenv";
+    std::filesystem::create_directories(host_env.parent_path());
+    std::filesystem::remove(host_env);
+    std::filesystem::remove(host_env.string() + ".bak");
+    if (c.grubenv) {
+      ASSERT_TRUE(WriteFileAtomic(host_env, *c.grubenv).ok());
+    }
+    if (c.bak) {
+      ASSERT_TRUE(WriteFileAtomic(host_env.string() + ".bak", *c.bak).ok());
+    }
+    StatusOr<GrubEnv> read = agent::ReadGrubEnvFile(host_env);
+    agent::GrubBoot model = agent::SimulateGrubBoot(read.ok() ? *read : GrubEnv{});
+    EXPECT_EQ(agent::SlotName(model.slot), run->chosen) << "SimulateGrubBoot disagrees with GRUB";
+    if (!c.written.empty()) {
+      EXPECT_EQ(Sorted(model.env_after), Sorted(c.want_after));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kubeos::agenttest
