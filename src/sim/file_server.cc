@@ -7,9 +7,13 @@
 #include <openssl/pem.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -26,6 +30,9 @@ constexpr int kRequestTimeoutMs = 10000;
 // Pace of Delivery::kSlow.
 constexpr size_t kSlowChunk = size_t{64} * 1024;
 constexpr auto kSlowPause = std::chrono::milliseconds(20);
+// A peer that accepts no data for this long is dropped.
+constexpr int kSendTimeoutSeconds = 30;
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
 
 struct BioDeleter {
   void operator()(BIO* b) const { BIO_free(b); }
@@ -145,7 +152,11 @@ Status FileServer::Start() {
   acceptor_ = std::jthread([this] {
     while (!stopping_) {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
+      if (fd < 0) {
+        // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ...): back off instead of spinning.
+        if (errno != EINTR && errno != ECONNABORTED) std::this_thread::sleep_for(kAcceptBackoff);
+        continue;
+      }
       std::lock_guard lock(mu_);
       // Drop finished connection threads now and then, so a long demo does not accumulate them.
       workers_.remove_if([](const Worker& w) { return w.done->load(); });
@@ -165,6 +176,11 @@ void FileServer::Serve(int fd) {
     close(fd);
     return;
   }
+  // A peer that stops reading or writing mid-way cannot hold a connection thread (or the destructor).
+  timeval rcv{kRequestTimeoutMs / 1000, 0};
+  timeval snd{kSendTimeoutSeconds, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof rcv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
   SSL* ssl = nullptr;
   if (ctx_ != nullptr) {
     ssl = SSL_new(ctx_);
@@ -196,8 +212,10 @@ void FileServer::Serve(int fd) {
   std::optional<Content> content = options_.route(head.substr(sp + 1, sp2 - sp - 1));
   uint64_t from = 0;
   bool ranged = false;
-  if (size_t r = req.find("\r\nRange: bytes="); r != std::string::npos) {
-    from = std::strtoull(req.c_str() + r + 15, nullptr, 10);
+  std::string lower = req;  // header names are case-insensitive
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (size_t r = lower.find("\r\nrange: bytes="); r != std::string::npos) {
+    from = std::strtoull(req.c_str() + r + 15, nullptr, 10);  // "N-" (an end, if any, is not honoured)
     ranged = true;
     ++range_requests_;
   }
@@ -215,7 +233,8 @@ void FileServer::Send(Conn& conn, const Content& content, bool ranged, uint64_t 
     total = content.bytes->size();
   } else {
     file = open(content.file.c_str(), O_RDONLY | O_CLOEXEC);
-    off_t size = file < 0 ? -1 : lseek(file, 0, SEEK_END);
+    struct stat st {};
+    off_t size = file < 0 || fstat(file, &st) != 0 || !S_ISREG(st.st_mode) ? -1 : st.st_size;
     if (size < 0) {
       if (file >= 0) close(file);
       conn.Write("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
@@ -223,11 +242,17 @@ void FileServer::Send(Conn& conn, const Content& content, bool ranged, uint64_t 
     }
     total = static_cast<uint64_t>(size);
   }
-  from = std::min(from, total);
-  std::string head = ranged && total > 0
-                         ? fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n",
-                                       from, total - 1, total)
-                         : std::string("HTTP/1.1 200 OK\r\n");
+  if (ranged && from >= total) {
+    conn.Write(
+        fmt::format("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{}\r\nContent-Length: 0\r\n"
+                    "Connection: close\r\n\r\n",
+                    total));
+    if (file >= 0) close(file);
+    return;
+  }
+  std::string head = ranged ? fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n",
+                                          from, total - 1, total)
+                            : std::string("HTTP/1.1 200 OK\r\n");
   head +=
       fmt::format("Content-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
                   total - from);

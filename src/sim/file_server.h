@@ -1,8 +1,10 @@
 // A small real HTTP(S) file server on OpenSSL: the demo's image server (mutual TLS, files of a directory)
 // and the agent and boot tests' payload server (one payload under paths that select a fault). One GET per
-// connection; "Range: bytes=N-" is answered 206 so a client can resume. Files are streamed from disk
-// (pread), never held in memory. Client certificates are required and verified when client_ca_pem is set.
-// Thread-safety: Start once; the server runs on its own threads (one per connection) until destroyed.
+// connection; "Range: bytes=N-" is answered 206 so a client can resume (416 when N is past the end; an end
+// N-M is not honoured). Files are streamed from disk (pread), never held in memory; only regular files are
+// served. Idle peers are dropped (10 s to send a request, 30 s to accept data). Client certificates are
+// required and verified when client_ca_pem is set. Thread-safety: Start once; the server runs on its own
+// threads (one per connection) until destroyed.
 #pragma once
 
 #include <openssl/ssl.h>
