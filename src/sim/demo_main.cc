@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
 
   auto* reboot =
       app.add_subcommand("sim-reboot", "(the simulated hosts' reboot action) request a reboot of DIR");
+  reboot->group("");  // internal: not listed in --help
   std::string host_dir;
   reboot->add_option("dir", host_dir, "the simulated host's directory")->required();
   app.require_subcommand(0, 1);
