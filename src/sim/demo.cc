@@ -343,6 +343,7 @@ json Demo::RunPhase(const Phase& ph, bool* ok) {
   *ok = *ok && phase_ok;
   std::sort(per_node.begin(), per_node.end());
   result.update({{"ok", phase_ok},
+                 {"expect_halt", ph.expect_halt},
                  {"completed", done},
                  {"seconds", std::round(Seconds(end - start) * 10) / 10},
                  {"node_seconds", nodes},
@@ -448,7 +449,10 @@ DemoResult Demo::Run() {
       server_->requests());
   for (const json& ph : r.summary["phases"]) {
     s += fmt::format("{:<9} {:<10} {}: {:.1f} s", ph.value("name", ""), "\"" + ph.value("target", "") + "\"",
-                     ph.value("ok", false) ? "OK" : "FAILED", ph.value("seconds", 0.0));
+                     !ph.value("ok", false)           ? "FAILED"
+                     : ph.value("expect_halt", false) ? "halted as expected"
+                                                      : "OK",
+                     ph.value("seconds", 0.0));
     if (ph.contains("node_seconds_median")) {
       s += fmt::format("; per node {:.1f} / {:.1f} / {:.1f} s (min/median/max)",
                        ph.value("node_seconds_min", 0.0), ph.value("node_seconds_median", 0.0),
