@@ -787,6 +787,49 @@ TEST_F(ProxyTest, KilledMidDrainResumesTheSameAttempt) {
       << "the replacement runs on the other node";
 }
 
+// Issue 7, restart recovery: a proxy killed after it recorded Rebooting but before the agent got the call.
+// A kill cannot be timed that precisely, so the proxy is killed earlier (in a drain a budget blocks) and
+// the test writes what the proxy writes right before its upgrade call (phase Rebooting, drainedAt,
+// rebootRequestedAt): exactly what a kill at that point leaves behind. The restarted proxy finds an agent
+// with no trace of the request and sends it again, without moving the reboot deadline.
+TEST_F(ProxyTest, SwitchLostToAKillIsSentAgain) {
+  const std::string node = NodeName(1);
+  CreateNode(node);
+  CreateDeployment("db", 1);
+  CreatePdb("db", 0);
+  ASSERT_TRUE(Eventually([&] { return RunningPods("db") == 1 && PdbObserved("db", 1); }, seconds(30)));
+  SimHost& host = StartHost(node);
+  StartProxy(node, {"--drain-timeout=120"});
+  CreateOs("os", true);
+  Assign(node, "os");
+  ASSERT_TRUE(WaitPhase(node, "Draining", seconds(30))) << Instance(node).dump();
+  ASSERT_TRUE(Eventually([&] { return !EventsFor(node, "EvictionBlocked").empty(); }, seconds(20)));
+  KillProxy(node);
+  json agent = host.AgentStatus();
+  ASSERT_TRUE(agent["trial"].is_null()) << agent.dump();
+  ASSERT_FALSE(std::filesystem::exists(host.reboot_marker()));
+  // The request is recorded after the agent's last operation (the prepare_upgrade of this attempt).
+  const int64_t requested = agent["last_operation"].value("unix_time", int64_t{0}) + 1;
+  ASSERT_GT(requested, 1);
+  ASSERT_TRUE(client_
+                  .Patch(kOsInstances, "default", node, PatchType::kMerge,
+                         {{"status",
+                           {{"phase", "Rebooting"},
+                            {"drainedAt", node::FormatTime(requested - 1)},
+                            {"rebootRequestedAt", node::FormatTime(requested)}}}},
+                         "status")
+                  .ok());
+  StartProxy(node, {"--drain-timeout=120"});
+  // Sent again once the agent has shown no trace of it for kSwitchLostAfter (15 s) since the request.
+  ASSERT_TRUE(Eventually([&] { return std::filesystem::exists(host.reboot_marker()); }, seconds(60)))
+      << Instance(node).dump();
+  EXPECT_EQ(host.AgentStatus()["trial"].value("slot", ""), "B") << "the trial of B is armed";
+  json st = Instance(node)["status"];
+  EXPECT_EQ(st["phase"], "Rebooting");
+  EXPECT_EQ(st["rebootRequestedAt"], node::FormatTime(requested)) << "the deadline counts from the request";
+  EXPECT_EQ(st["attempts"], 1);
+}
+
 // Config flow: no cordon, no drain, no reboot; the sysconfigs go through the real agent's configure RPC
 // (kernel.sysctl.persist edits the sim host's /etc/sysctl.conf). A config for another OS version than the
 // node runs, and a config the agent refuses, each fail at once and release the node instead of looping.
