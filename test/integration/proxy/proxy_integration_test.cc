@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "agent/slot.h"
+#include "api/os.h"
 #include "common/file.h"
 #include "common/process.h"
 #include "harness/cluster_gtest.h"
@@ -45,8 +46,8 @@ using std::chrono::seconds;
 const Resource kDeployments{"apps", "v1", "deployments", true};
 const Resource kDaemonSets{"apps", "v1", "daemonsets", true};
 const Resource kPdbs{"policy", "v1", "poddisruptionbudgets", true};
-const Resource kOs{"upgrade.openeuler.org", "v1alpha1", "os", true};
-const Resource kOsInstances{"upgrade.openeuler.org", "v1alpha1", "osinstances", true};
+const Resource kOs = api::OsResource();
+const Resource kOsInstances = api::OsInstanceResource();
 
 template <typename Pred>
 bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
