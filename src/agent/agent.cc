@@ -165,10 +165,24 @@ Status Agent::Start() {
     log::Error("cannot tell the booted slot; installs are refused", {{"error", booted.status().ToString()}});
     return Status::Ok();
   }
-  KUBEOS_ASSIGN_OR_RETURN(GrubEnv env, LoadEnv());
+  StatusOr<GrubEnvReading> reading = InspectGrubEnvFile(host_.boot_env);
+  // No env at all is GRUB's "boot A" too, and nothing to repair: the first trial writes one.
+  if (!reading.ok() && reading.status().code() == StatusCode::kNotFound) {
+    reading = GrubEnvReading{.canonical = true};
+  }
+  if (!reading.ok()) return reading.status();
+  const GrubEnv& env = reading->env;
   BootPlan plan = ReconcileOnStart(state, env, *booted, ReadBootId(host_), now_());
   SlotRecord& mine = plan.state.slot(*booted);
   if (mine.version.empty()) mine.version = ReadOsPrettyName(host_);
+  if (!plan.env && !reading->canonical) {
+    // GRUB read these same variables (the file it came from may be cut, torn, or the copy); written back
+    // whole, GRUB's next in-place save_env (a trial count-down, a fallback) lands in a complete block that
+    // both sides read alike, and grubenv.bak holds it too.
+    plan.env = env;
+    log::Warn("boot env not in canonical form; rewriting it with the same variables",
+              {{"file", host_.boot_env.string()}});
+  }
   if (plan.state != state || plan.env)
     KUBEOS_RETURN_IF_ERROR(ApplyPlan(plan).WithContext("reconcile at start"));
   log::Info("agent started", {{"booted_slot", SlotName(*booted)}, {"reconcile", plan.reason}});
@@ -390,10 +404,6 @@ StatusOr<json> Agent::RebootAfter(const std::string& operation, const std::strin
     Status failed = r.WithContext(
         fmt::format("{}: the boot env is armed but the host was not rebooted; reboot it, or call {} again",
                     operation, operation));
-    {
-      std::lock_guard lock(mu_);
-      running_op_ = operation;
-    }
     Record(operation, failed);
     return failed;
   }

@@ -58,41 +58,72 @@ StatusOr<std::string> EncodeGrubEnv(const GrubEnv& env) {
   return out;
 }
 
-StatusOr<GrubEnv> DecodeGrubEnv(std::string_view block) {
-  if (block.size() != kGrubEnvSize) {
-    return DataLossError(fmt::format("grubenv: size {} bytes, expected {}", block.size(), kGrubEnvSize));
-  }
-  if (block.substr(0, kGrubEnvHeader.size()) != kGrubEnvHeader) {
-    return DataLossError("grubenv: missing \"# GRUB Environment Block\" signature");
-  }
-  GrubEnv env;
-  size_t pos = kGrubEnvHeader.size();
-  while (pos < block.size()) {
-    if (block[pos] == '#') {  // comment or padding: skip to the end of the line
-      size_t nl = block.find('\n', pos);
-      pos = nl == std::string_view::npos ? block.size() : nl + 1;
-      continue;
+namespace {
+
+// grub-core/lib/envblk.c find_next_line: past the next newline that no backslash escapes.
+size_t NextLine(std::string_view block, size_t p) {
+  while (p < block.size()) {
+    if (block[p] == '\\') {
+      p += 2;
+    } else if (block[p] == '\n') {
+      break;
+    } else {
+      ++p;
     }
-    std::string key;
-    while (pos < block.size() && block[pos] != '=' && block[pos] != '\n') key += block[pos++];
-    if (pos >= block.size() || block[pos] != '=' || key.empty()) {
-      return DataLossError(fmt::format("grubenv: malformed line at byte {}", pos));
-    }
-    ++pos;
-    std::string value;
-    bool terminated = false;
-    while (pos < block.size()) {
-      char c = block[pos++];
-      if (c == '\\' && pos < block.size()) {
-        value += block[pos++];
-      } else if (c == '\n') {
-        terminated = true;
-        break;
-      } else {
-        value += c;
+  }
+  return p + 1;
+}
+
+// GRUB keeps names and values as C strings.
+std::string UpToNul(std::string s) {
+  if (size_t nul = s.find('\0'); nul != std::string::npos) s.resize(nul);
+  return s;
+}
+
+}  // namespace
+
+StatusOr<std::vector<std::pair<std::string, std::string>>> ParseGrubEnvBlock(std::string_view block) {
+  // grub_envblk_open: "size < sizeof (GRUB_ENVBLK_SIGNATURE)", and sizeof counts the NUL.
+  if (block.size() < kGrubEnvHeader.size() + 1 || block.substr(0, kGrubEnvHeader.size()) != kGrubEnvHeader) {
+    return DataLossError(
+        block.size() < kGrubEnvHeader.size() + 1
+            ? fmt::format("grubenv: {} bytes, too short for an environment block", block.size())
+            : std::string("grubenv: missing \"# GRUB Environment Block\" signature"));
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t p = kGrubEnvHeader.size();
+  const size_t end = block.size();
+  while (p < end) {
+    if (block[p] != '#') {
+      const size_t name_start = p;
+      while (p < end && block[p] != '=') ++p;
+      if (p == end) break;  // broken: GRUB stops here
+      const size_t name_end = p;
+      ++p;
+      const size_t value_start = p;
+      while (p < end) {
+        if (block[p] == '\n') break;
+        p += block[p] == '\\' ? 2 : 1;
       }
+      if (p >= end) break;  // broken: the value is not terminated
+      std::string value;
+      for (size_t q = value_start; block[q] != '\n'; ++q) {
+        if (block[q] == '\\') ++q;
+        value += block[q];
+      }
+      out.emplace_back(UpToNul(std::string(block.substr(name_start, name_end - name_start))),
+                       UpToNul(std::move(value)));
     }
-    if (!terminated) return DataLossError(fmt::format("grubenv: unterminated value of \"{}\"", key));
+    p = NextLine(block, p);
+  }
+  return out;
+}
+
+StatusOr<GrubEnv> DecodeGrubEnv(std::string_view block) {
+  KUBEOS_ASSIGN_OR_RETURN(auto entries, ParseGrubEnvBlock(block));
+  GrubEnv env;
+  for (const auto& [key, value] : entries) {
+    if (key.empty() || key.find_first_of("\n\\") != std::string::npos) continue;
     env.Set(key, value);
   }
   return env;
@@ -104,37 +135,45 @@ bool HasSlot(const GrubEnv& env) {
   std::optional<std::string> s = env.Get("saved_entry");
   return s == "A" || s == "B";
 }
+// What the fragment unsets before it loads the copy.
+constexpr std::string_view kSchemeKeys[] = {"saved_entry", "boot_tries", "fallback_entry", "next_entry",
+                                            "kubeos_fell_back"};
 }  // namespace
 
-StatusOr<GrubEnv> ReadGrubEnvFile(const std::filesystem::path& path) {
+StatusOr<GrubEnvReading> InspectGrubEnvFile(const std::filesystem::path& path) {
   std::filesystem::path backup = path.string() + ".bak";
   StatusOr<std::string> primary = ReadFile(path);
-  Status primary_error = primary.status();
-  std::optional<GrubEnv> primary_env;
-  if (primary.ok()) {
-    StatusOr<GrubEnv> env = DecodeGrubEnv(*primary);
-    if (env.ok() && HasSlot(*env)) return env;
-    if (env.ok()) {
-      primary_env = *env;
-      primary_error = DataLossError("grubenv: no saved_entry A or B");
-    } else {
-      primary_error = env.status();
-    }
+  StatusOr<GrubEnv> primary_env =
+      primary.ok() ? DecodeGrubEnv(*primary) : StatusOr<GrubEnv>(primary.status());
+  auto canonical = [&](const GrubEnv& env) {
+    StatusOr<std::string> block = EncodeGrubEnv(env);
+    return primary.ok() && block.ok() && *block == *primary;
+  };
+  if (primary_env.ok() && HasSlot(*primary_env)) {
+    return GrubEnvReading{.env = *primary_env, .canonical = canonical(*primary_env)};
   }
   StatusOr<std::string> second = ReadFile(backup);
-  StatusOr<GrubEnv> env = second.ok() ? DecodeGrubEnv(*second) : StatusOr<GrubEnv>(second.status());
-  if (env.ok()) return env;              // as GRUB does: the copy when the primary names no slot
-  if (primary_env) return *primary_env;  // a valid block naming no slot, and no usable copy
-  if (!second.ok()) {
-    if (!primary.ok() && primary_error.code() == StatusCode::kNotFound &&
-        second.status().code() == StatusCode::kNotFound) {
-      return NotFoundError(fmt::format("boot env {} does not exist", path.string()));
+  StatusOr<GrubEnv> second_env = second.ok() ? DecodeGrubEnv(*second) : StatusOr<GrubEnv>(second.status());
+  if (primary_env.ok() || second_env.ok()) {
+    // The fragment: load grubenv; no slot, so unset the scheme's variables; load the copy over the rest.
+    GrubEnv env = primary_env.ok() ? *primary_env : GrubEnv{};
+    for (std::string_view key : kSchemeKeys) env.Unset(key);
+    if (second_env.ok()) {
+      for (const auto& [key, value] : second_env->entries()) env.Set(key, value);
     }
-    return DataLossError(fmt::format("boot env {}: {}; no usable copy at {}", path.string(),
-                                     primary_error.message(), backup.string()));
+    return GrubEnvReading{.env = env, .canonical = canonical(env)};
   }
-  return DataLossError(fmt::format("boot env {}: {}; copy {}: {}", path.string(), primary_error.message(),
-                                   backup.string(), env.status().message()));
+  if (primary.status().code() == StatusCode::kNotFound && second.status().code() == StatusCode::kNotFound) {
+    return NotFoundError(fmt::format("boot env {} does not exist", path.string()));
+  }
+  return DataLossError(fmt::format("boot env {}: {}; copy {}: {}", path.string(),
+                                   primary_env.status().message(), backup.string(),
+                                   second_env.status().message()));
+}
+
+StatusOr<GrubEnv> ReadGrubEnvFile(const std::filesystem::path& path) {
+  KUBEOS_ASSIGN_OR_RETURN(GrubEnvReading reading, InspectGrubEnvFile(path));
+  return std::move(reading.env);
 }
 
 Status WriteGrubEnvFile(const std::filesystem::path& path, const GrubEnv& env) {

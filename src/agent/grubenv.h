@@ -7,9 +7,10 @@
 //
 // Writing: the new block goes to "<path>.bak" first and then replaces <path>, each by temp file + fsync +
 // rename + fsync(dir) (WriteFileAtomic), and is read back and compared. A crash leaves <path> holding either
-// the old or the new block; if <path> is ever unreadable (e.g. torn by a crash of GRUB's own in-place
+// the old or the new block; if <path> is ever unusable (e.g. zeroed by a crash of GRUB's own in-place
 // save_env), ReadGrubEnvFile and the GRUB fragment both fall back to "<path>.bak" (GRUB then counts trials
-// down in the copy), and only with neither usable does GRUB boot slot A.
+// down in the copy), and only with neither usable does GRUB boot slot A. Reading follows GRUB's own parser
+// exactly (ParseGrubEnvBlock), so the agent and GRUB always agree on which block and which variables.
 // Thread-safety: values and stateless functions; callers serialise writes to one file.
 #pragma once
 
@@ -47,12 +48,33 @@ class GrubEnv {
 
 // The 1024-byte block; InvalidArgument when a key is malformed or the entries do not fit.
 StatusOr<std::string> EncodeGrubEnv(const GrubEnv& env);
-// DataLoss when the block is not a valid environment block.
+
+// What GRUB reads from a block, by GRUB's own rules (grub-core/lib/envblk.c: grub_envblk_open, then
+// grub_envblk_iterate; grub-editenv's "list" prints exactly this): the block is valid at any size longer
+// than the signature that starts with it; then every "name=value" line in file order, duplicates included,
+// up to the first broken one (no '=' before the end, or a value not ended by a newline), where GRUB
+// silently stops. Comments skip to the next unescaped newline; a name runs to the first '=' (newlines
+// included); names and values end at a NUL, as in GRUB's C strings. DataLoss only when the size or the
+// signature is wrong. So a block torn or cut by a crash is read as GRUB reads it, not rejected outright.
+StatusOr<std::vector<std::pair<std::string, std::string>>> ParseGrubEnvBlock(std::string_view block);
+// ParseGrubEnvBlock as the variables GRUB ends up with (a later duplicate wins, at the first one's place),
+// minus names EncodeGrubEnv cannot write (empty, or holding '\' or a newline: debris of a broken line, never
+// a variable of the scheme). DataLoss as ParseGrubEnvBlock.
 StatusOr<GrubEnv> DecodeGrubEnv(std::string_view block);
 
-// Reads <path>, falling back to <path>.bak when <path> is missing, invalid or has no saved_entry A/B (the
-// GRUB fragment's rule, so the agent reads the block GRUB boots from); a valid <path> naming no slot is
-// still returned when the copy is unusable. NotFound when neither exists; DataLoss when neither is valid.
+// The env the GRUB fragment (deploy/agent/grub-kubeos.cfg) boots from, by its rule: <path>, unless it is
+// missing, invalid or names no saved_entry A/B; then <path>'s variables minus the scheme's five
+// (saved_entry, boot_tries, fallback_entry, next_entry, kubeos_fell_back, which the fragment unsets) with
+// <path>.bak's loaded over them. NotFound when neither file exists; DataLoss when neither is valid.
+struct GrubEnvReading {
+  GrubEnv env;
+  // <path> holds exactly EncodeGrubEnv(env): false when the env came from the copy, or <path> is cut, torn,
+  // oddly laid out or of another size. The agent then rewrites both files at start (same variables, so
+  // GRUB's choice is unchanged), so that GRUB's next in-place save_env lands in a complete block.
+  bool canonical = false;
+};
+StatusOr<GrubEnvReading> InspectGrubEnvFile(const std::filesystem::path& path);
+// InspectGrubEnvFile's env.
 StatusOr<GrubEnv> ReadGrubEnvFile(const std::filesystem::path& path);
 // Crash-safe replace as described above; verifies by reading back.
 Status WriteGrubEnvFile(const std::filesystem::path& path, const GrubEnv& env);

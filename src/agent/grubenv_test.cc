@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "common/file.h"
 
 namespace kubeos::agent {
@@ -33,31 +38,77 @@ TEST(GrubEnvCodec, RoundTripsKeepingOrderAndEscapes) {
   EXPECT_EQ(env.Get("boot_tries"), std::nullopt);
 }
 
-TEST(GrubEnvCodec, RejectsBadInput) {
+TEST(GrubEnvCodec, RejectsWhatItCannotWrite) {
   GrubEnv big;
   big.Set("k", std::string(1100, 'x'));
   EXPECT_EQ(EncodeGrubEnv(big).status().code(), StatusCode::kInvalidArgument);
   GrubEnv bad_key;
   bad_key.Set("a=b", "1");
   EXPECT_EQ(EncodeGrubEnv(bad_key).status().code(), StatusCode::kInvalidArgument);
+}
 
-  std::string good = *EncodeGrubEnv(GrubEnv{});
+using Entries = std::vector<std::pair<std::string, std::string>>;
+
+// GRUB's reading (grub_envblk_open + grub_envblk_iterate), row by row. The integration test
+// GrubEditenv.ListsWhatTheParserReads checks the same rule against grub-editenv on generated blocks.
+TEST(ParseGrubEnvBlock, ReadsLikeGrub) {
+  const std::string sig(kGrubEnvHeader);
+  const std::string committed_b = *EncodeGrubEnv([] {
+    GrubEnv e;
+    e.Set("saved_entry", "B");
+    e.Set("boot_tries", "1");
+    return e;
+  }());
   struct Case {
-    const char* name;
+    const char* what;
     std::string block;
+    std::optional<Entries> want;  // nullopt: invalid (DataLoss)
   } cases[] = {
-      {"short", good.substr(0, 1000)},
-      {"long", good + "#"},
-      {"no signature", "X" + good.substr(1)},
-      {"no equals",
-       std::string(kGrubEnvHeader) + "junk\n" + std::string(1024 - kGrubEnvHeader.size() - 5, '#')},
-      {"unterminated",
-       std::string(kGrubEnvHeader) + std::string(1024 - kGrubEnvHeader.size(), 'k').replace(0, 2, "k=")},
-      {"zeros (torn write)", std::string(1024, '\0')},
+      {"canonical block", committed_b, Entries{{"saved_entry", "B"}, {"boot_tries", "1"}}},
+      {"cut to 512 bytes: same variables", committed_b.substr(0, 512),
+       Entries{{"saved_entry", "B"}, {"boot_tries", "1"}}},
+      {"longer than 1024 bytes", committed_b + "x=1\n", Entries{{"saved_entry", "B"}, {"boot_tries", "1"}}},
+      {"second sector zeroed: GRUB stops at the zeros, keeps what it read",
+       committed_b.substr(0, 512) + std::string(512, '\0'),
+       Entries{{"saved_entry", "B"}, {"boot_tries", "1"}}},
+      {"cut inside a value: that variable is lost",
+       committed_b.substr(0, committed_b.find("boot_tries=1") + 12), Entries{{"saved_entry", "B"}}},
+      {"cut inside a name", committed_b.substr(0, committed_b.find("boot_tries") + 4),
+       Entries{{"saved_entry", "B"}}},
+      {"just the signature and one byte", sig + "#", Entries{}},
+      {"just the signature: too short", sig, std::nullopt},
+      {"empty file", "", std::nullopt},
+      {"no signature", "X" + committed_b.substr(1), std::nullopt},
+      {"zeros (lost write)", std::string(1024, '\0'), std::nullopt},
+      {"a line with no '=' joins the next name", sig + "junk\nsaved_entry=B\n###",
+       Entries{{"junk\nsaved_entry", "B"}}},
+      {"empty name", sig + "=B\n#", Entries{{"", "B"}}},
+      {"duplicates in order", sig + "a=1\na=2\n", Entries{{"a", "1"}, {"a", "2"}}},
+      {"escapes", sig + "v=x\\\\y\\\nz\\=\n", Entries{{"v", "x\\y\nz="}}},
+      {"backslash as the last byte: broken", sig + "a=1\nv=x\\", Entries{{"a", "1"}}},
+      {"escaped newline in a comment continues it", sig + "# c \\\nsaved_entry=B\na=1\n",
+       Entries{{"a", "1"}}},
+      {"NUL ends a value (C string)", sig + std::string("v=ab\0cd\n", 8), Entries{{"v", "ab"}}},
+      {"NUL in a name", sig + std::string("ab\0c=1\n", 7), Entries{{"ab", "1"}}},
   };
-  for (const auto& c : cases) {
-    EXPECT_EQ(DecodeGrubEnv(c.block).status().code(), StatusCode::kDataLoss) << c.name;
+  for (const Case& c : cases) {
+    auto got = ParseGrubEnvBlock(c.block);
+    if (!c.want) {
+      EXPECT_EQ(got.status().code(), StatusCode::kDataLoss) << c.what;
+      EXPECT_EQ(DecodeGrubEnv(c.block).status().code(), StatusCode::kDataLoss) << c.what;
+      continue;
+    }
+    ASSERT_TRUE(got.ok()) << c.what << ": " << got.status().ToString();
+    EXPECT_EQ(*got, *c.want) << c.what;
   }
+}
+
+TEST(DecodeGrubEnv, LastDuplicateWinsAndDebrisNamesAreDropped) {
+  const std::string sig(kGrubEnvHeader);
+  StatusOr<GrubEnv> env = DecodeGrubEnv(sig + "a=1\njunk\nb=2\n=3\nc=x\na=4\nback\\slash=5\n");
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(env->entries(), (Entries{{"a", "4"}, {"c", "x"}}));
+  EXPECT_TRUE(EncodeGrubEnv(*env).ok()) << "whatever is decoded can be written back";
 }
 
 TEST(GrubEnvFile, WriteReadAndRecoverFromTornPrimary) {
@@ -93,7 +144,66 @@ TEST(GrubEnvFile, PrimaryNamingNoSlotYieldsToTheCopy) {
   ASSERT_TRUE(WriteFileAtomic(p, *EncodeGrubEnv(no_slot)).ok());
   EXPECT_EQ(*ReadGrubEnvFile(p), no_slot) << "no copy: the valid block is still returned";
   ASSERT_TRUE(WriteFileAtomic(p.string() + ".bak", *EncodeGrubEnv(committed)).ok());
-  EXPECT_EQ(*ReadGrubEnvFile(p), committed);
+  // As the fragment: grubenv's other variables stay, the copy's are loaded over them.
+  GrubEnv merged = no_slot;
+  merged.Set("saved_entry", "B");
+  EXPECT_EQ(*ReadGrubEnvFile(p), merged);
+}
+
+// A grubenv naming no slot drops its scheme variables, as the fragment unsets them before loading the copy:
+// a trial GRUB will not make is not reported as armed.
+TEST(GrubEnvFile, NoSlotDropsTheSchemeVariablesEvenWithoutACopy) {
+  StatusOr<TempDir> dir = TempDir::Create("grubenv-noslot-trial");
+  ASSERT_TRUE(dir.ok());
+  std::filesystem::path p = dir->path() / "grubenv";
+  GrubEnv broken;
+  broken.Set("saved_entry", "C");
+  broken.Set("boot_tries", "2");
+  broken.Set("fallback_entry", "A");
+  broken.Set("next_entry", "B");
+  broken.Set("kubeos_fell_back", "B");
+  broken.Set("other", "x");
+  ASSERT_TRUE(WriteFileAtomic(p, *EncodeGrubEnv(broken)).ok());
+  GrubEnv want;
+  want.Set("other", "x");
+  StatusOr<GrubEnvReading> r = InspectGrubEnvFile(p);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->env, want);
+  EXPECT_FALSE(r->canonical);
+}
+
+TEST(GrubEnvFile, CanonicalOnlyWhenGrubenvIsExactlyTheBlockWeWouldWrite) {
+  StatusOr<TempDir> dir = TempDir::Create("grubenv-canonical");
+  ASSERT_TRUE(dir.ok());
+  std::filesystem::path p = dir->path() / "grubenv";
+  GrubEnv env;
+  env.Set("saved_entry", "B");
+  env.Set("boot_tries", "1");
+  const std::string block = *EncodeGrubEnv(env);
+  ASSERT_TRUE(WriteGrubEnvFile(p, env).ok());
+  EXPECT_TRUE(InspectGrubEnvFile(p)->canonical);
+  struct Case {
+    const char* what;
+    std::optional<std::string> primary;
+  } cases[] = {
+      {"cut to 512 bytes", block.substr(0, 512)},
+      {"second sector zeroed", block.substr(0, 512) + std::string(512, '\0')},
+      {"without grub-editenv's warning line (older grub-editenv)",
+       std::string(kGrubEnvHeader) + "saved_entry=B\nboot_tries=1\n" +
+           std::string(kGrubEnvSize - kGrubEnvHeader.size() - 27, '#')},
+      {"zeroed: read from the copy", std::string(kGrubEnvSize, '\0')},
+      {"missing: read from the copy", std::nullopt},
+  };
+  for (const Case& c : cases) {
+    std::filesystem::remove(p);
+    if (c.primary) {
+      ASSERT_TRUE(WriteFileAtomic(p, *c.primary).ok());
+    }
+    StatusOr<GrubEnvReading> r = InspectGrubEnvFile(p);
+    ASSERT_TRUE(r.ok()) << c.what << ": " << r.status().ToString();
+    EXPECT_EQ(r->env, env) << c.what;
+    EXPECT_FALSE(r->canonical) << c.what;
+  }
 }
 
 TEST(DecideStaleEnvTemp, Table) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <regex>
 #include <set>
 #include <span>
@@ -222,6 +223,79 @@ TEST_F(AgentTest, FailedTrialFallsBackAndIsReported) {
   EXPECT_EQ(host_->EnvList(), "saved_entry=A\n");
   EXPECT_EQ(host_->Call("upgrade").status().code(),
             StatusCode::kFailedPrecondition);  // a failed slot is not retried
+}
+
+// A grubenv cut short is still read by GRUB (any size past the signature), which counts the trial down and
+// falls back in it; the agent reads the same file (not the copy, which still arms the trial), so it reports
+// the fallback, and it rewrites grubenv whole.
+TEST_F(AgentTest, FallbackRecordedInACutGrubenvIsReportedAndTheEnvRepaired) {
+  auto server = Serve(image_bytes_);
+  ASSERT_TRUE(PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_)).ok());
+  ASSERT_TRUE(host_->Call("upgrade").ok());
+  host_->KillAgent();
+  const std::string bak = host_->env().string() + ".bak";
+  const std::string armed = *ReadFile(bak);
+  ASSERT_TRUE(WriteFileAtomic(host_->env(), ReadFile(host_->env())->substr(0, 512)).ok());
+  ASSERT_EQ(*host_->Reboot(), Slot::kB);
+  ASSERT_EQ(*host_->Reboot(), Slot::kB);
+  ASSERT_EQ(*host_->Reboot(), Slot::kA);
+  ASSERT_EQ(ReadFile(host_->env())->size(), 512u) << "GRUB (here grub-editenv) rewrites in place";
+  ASSERT_EQ(host_->EnvList(), "saved_entry=A\nkubeos_fell_back=B\n");
+  ASSERT_EQ(*ReadFile(bak), armed) << "the copy still arms the trial of B";
+  ASSERT_TRUE(host_->StartAgent().ok());
+  json st = host_->AgentStatus();
+  EXPECT_EQ(st["slots"]["B"]["state"], "failed") << st.dump();
+  ASSERT_TRUE(st["last_fallback"].is_object()) << st.dump();
+  EXPECT_NE(st["last_fallback"]["message"].get<std::string>().find("fell back to slot A"), std::string::npos);
+  EXPECT_EQ(host_->EnvList(), "saved_entry=A\n");
+  agent::GrubEnv committed_a;
+  committed_a.Set("saved_entry", "A");
+  EXPECT_EQ(*ReadFile(host_->env()), *agent::EncodeGrubEnv(committed_a)) << "grubenv rewritten whole";
+  EXPECT_EQ(*ReadFile(bak), *agent::EncodeGrubEnv(committed_a));
+}
+
+// At start the agent rewrites a grubenv that GRUB reads but that is not the block the agent would write
+// (cut, torn, or unusable so that GRUB uses the copy), with exactly the variables GRUB read; a canonical
+// grubenv is left alone.
+TEST_F(AgentTest, NonCanonicalGrubenvIsRewrittenAtStartWithTheSameVariables) {
+  agent::GrubEnv committed_a;
+  committed_a.Set("saved_entry", "A");
+  committed_a.Set("keep", "me");
+  const std::string block = *agent::EncodeGrubEnv(committed_a);
+  const std::string bak = host_->env().string() + ".bak";
+  struct Case {
+    const char* what;
+    std::optional<std::string> grubenv, copy;
+  } cases[] = {
+      {"cut to 512 bytes, no copy", block.substr(0, 512), std::nullopt},
+      {"second sector zeroed", block.substr(0, 512) + std::string(512, '\0'), block},
+      {"zeroed: restored from the copy", std::string(1024, '\0'), block},
+      {"missing: restored from the copy", std::nullopt, block},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ASSERT_TRUE(host_->StopAgent().ok());
+    std::filesystem::remove(host_->env());
+    std::filesystem::remove(bak);
+    if (c.grubenv) {
+      ASSERT_TRUE(WriteFileAtomic(host_->env(), *c.grubenv).ok());
+    }
+    if (c.copy) {
+      ASSERT_TRUE(WriteFileAtomic(bak, *c.copy).ok());
+    }
+    ASSERT_TRUE(host_->StartAgent().ok());
+    EXPECT_EQ(ReadFile(host_->env()).value_or("<absent>"), block);
+    EXPECT_EQ(ReadFile(bak).value_or("<absent>"), block);
+    EXPECT_EQ(host_->AgentStatus()["booted_slot"], "A");
+  }
+  // Canonical: not touched (same inode, so no write happened).
+  ASSERT_TRUE(host_->StopAgent().ok());
+  struct stat before {};
+  ASSERT_EQ(stat(host_->env().c_str(), &before), 0);
+  ASSERT_TRUE(host_->StartAgent().ok());
+  struct stat after {};
+  ASSERT_EQ(stat(host_->env().c_str(), &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino);
 }
 
 TEST_F(AgentTest, RollbackBootsTheOtherSlot) {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <regex>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@ namespace kubeos::agenttest {
 namespace {
 
 using agent::GrubEnv;
+using agent::kGrubEnvHeader;
 
 constexpr std::chrono::seconds kGrubTimeout{60};
 constexpr std::string_view kEspDir = "EFI/openEuler";
@@ -145,6 +147,12 @@ TEST(GrubFragment, RealGrubChoosesAndCountsLikeTheModel) {
       {"spent trial falls back through the copy", kZeroed, Block(trial_b_spent), "A", "grubenv.bak",
        Env({{"saved_entry", "A"}, {"kubeos_fell_back", "B"}})},
       {"uncountable trial is not made: the committed slot", torn_trial_b, Block(trial_b), "A", "", {}, false},
+      // grubenv cut short (GRUB reads any size): GRUB and the agent read grubenv, not the older copy, so
+      // a fallback GRUB records there is the one the agent reports.
+      {"cut grubenv: the trial is counted down in it", Block(trial_b).substr(0, 512), Block(trial_b), "B",
+       "grubenv", Env({{"saved_entry", "B"}, {"boot_tries", "1"}, {"fallback_entry", "A"}})},
+      {"cut grubenv: a spent trial falls back in it", Block(trial_b_spent).substr(0, 512), Block(trial_b),
+       "A", "grubenv", Env({{"saved_entry", "A"}, {"kubeos_fell_back", "B"}})},
       {"both unusable: slot A", kZeroed, kZeroed, "A", "", {}},
       {"neither exists: slot A", std::nullopt, std::nullopt, "A", "", {}},
   };
@@ -155,8 +163,12 @@ TEST(GrubFragment, RealGrubChoosesAndCountsLikeTheModel) {
     EXPECT_EQ(run->chosen, c.want_slot);
     const std::optional<std::string>& env_after = run->grubenv;
     const std::optional<std::string>& bak_after = run->bak;
-    EXPECT_EQ(env_after, c.written == "grubenv" ? std::optional(Block(c.want_after)) : c.grubenv);
-    EXPECT_EQ(bak_after, c.written == "grubenv.bak" ? std::optional(Block(c.want_after)) : c.bak);
+    // GRUB rewrites a block in place, at the file's own size.
+    auto rewritten = [&](const std::optional<std::string>& before) {
+      return std::optional(Block(c.want_after).substr(0, before ? before->size() : agent::kGrubEnvSize));
+    };
+    EXPECT_EQ(env_after, c.written == "grubenv" ? rewritten(c.grubenv) : c.grubenv);
+    EXPECT_EQ(bak_after, c.written == "grubenv.bak" ? rewritten(c.bak) : c.bak);
 
     // The model, from the same files through the agent's reader (grubenv, else grubenv.bak).
     std::filesystem::path host_env = dir->path() / "model" / "grubenv";
@@ -177,6 +189,87 @@ TEST(GrubFragment, RealGrubChoosesAndCountsLikeTheModel) {
       EXPECT_EQ(Sorted(model.env_after), Sorted(c.want_after));
     }
   }
+}
+
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  return out;
+}
+
+// The agent's reader against GRUB's own: grub-editenv's "list" runs grub_envblk_open and
+// grub_envblk_iterate (the code GRUB's load_env runs) and prints each variable as "name=value". Blocks are
+// canonical ones damaged the way crashes and hands damage them: cut, zeroed from a sector on, bytes
+// overwritten with the parser's special characters, lines inserted. Seeded, so a failure repeats.
+TEST(GrubEditenv, ListsWhatTheParserReads) {
+  if (!HaveTool("grub-editenv")) GTEST_SKIP() << "grub-editenv is not installed (hack/install-deps)";
+  StatusOr<TempDir> dir = TempDir::Create("grub-editenv-diff");
+  ASSERT_TRUE(dir.ok());
+  std::mt19937 rng(20261204);
+  auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+  const std::string keys[] = {"saved_entry", "boot_tries",       "fallback_entry",
+                              "next_entry",  "kubeos_fell_back", "x"};
+  const std::string alphabet = "AB01=#\\\n x";
+  const std::string specials("=#\\\n\0Aa", 7);
+  constexpr int kBlocks = 300;
+  int valid = 0;
+  for (int i = 0; i < kBlocks; ++i) {
+    GrubEnv env;
+    for (size_t n = pick(5); n > 0; --n) {
+      std::string value;
+      for (size_t len = pick(6); len > 0; --len) value += alphabet[pick(alphabet.size())];
+      env.Set(keys[pick(std::size(keys))], value);
+    }
+    std::string block = Block(env);
+    switch (i % 5) {
+      case 0:  // cut anywhere
+        block.resize(pick(block.size() + 1));
+        break;
+      case 1:  // zeroed from a sector boundary (a torn in-place rewrite)
+        std::fill(block.begin() + 512, block.end(), '\0');
+        break;
+      case 2: {  // a few bytes overwritten, mostly among the variables (the rest is '#' padding)
+        const size_t used = block.find_last_not_of('#') + 2;
+        for (size_t n = 1 + pick(4); n > 0; --n) {
+          block[kGrubEnvHeader.size() + pick(used - kGrubEnvHeader.size())] = specials[pick(specials.size())];
+        }
+        break;
+      }
+      case 3: {  // a line inserted at the start of a line among the variables, the block grown
+        std::vector<size_t> starts;
+        const size_t used = block.find_last_not_of('#') + 1;
+        for (size_t at = kGrubEnvHeader.size(); at < used; ++at) {
+          if (block[at] == '\n') starts.push_back(at + 1);
+        }
+        block.insert(starts[pick(starts.size())],
+                     std::vector<std::string>{"junk\n", "=v\n", "a\\\n", "#c\\\n"}[pick(4)]);
+        break;
+      }
+      default:  // undamaged
+        break;
+    }
+    SCOPED_TRACE(fmt::format("block {}: \"{}\"", i, Printable(block)));
+    std::filesystem::path f = dir->path() / "grubenv";
+    ASSERT_TRUE(WriteFileAtomic(f, block).ok());
+    StatusOr<RunResult> listed = RunProgram({"grub-editenv", f.string(), "list"}, std::chrono::seconds(10));
+    ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+    auto parsed = agent::ParseGrubEnvBlock(block);
+    ASSERT_EQ(parsed.ok(), listed->exit_code == 0) << "grub-editenv: " << listed->output;
+    if (!parsed.ok()) continue;
+    ++valid;
+    std::string ours;
+    for (const auto& [name, value] : *parsed) ours += fmt::format("{}={}\n", name, value);
+    EXPECT_EQ(Printable(ours), Printable(listed->output));
+  }
+  EXPECT_GT(valid, kBlocks / 2) << "the generator should mostly make blocks GRUB opens";
 }
 
 }  // namespace
