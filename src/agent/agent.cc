@@ -69,6 +69,12 @@ Agent::Agent(HostDescription host, ConfigApplier& configs, std::function<int64_t
 StatusOr<GrubEnv> Agent::LoadEnv() const {
   StatusOr<GrubEnv> env = ReadGrubEnvFile(host_.boot_env);
   if (!env.ok() && env.status().code() == StatusCode::kNotFound) return GrubEnv{};
+  if (!env.ok()) {
+    return DataLossError(fmt::format(
+        "{}; GRUB boots slot A without it. Recreate it for the slot that should boot, e.g. `grub-editenv {} "
+        "create && grub-editenv {} set saved_entry=<A|B>`, then restart os-agent",
+        env.status().message(), host_.boot_env.string(), host_.boot_env.string()));
+  }
   return env;
 }
 
@@ -170,7 +176,14 @@ Status Agent::Start() {
   if (!reading.ok() && reading.status().code() == StatusCode::kNotFound) {
     reading = GrubEnvReading{.canonical = true};
   }
-  if (!reading.ok()) return reading.status();
+  if (!reading.ok()) {
+    // Neither grubenv nor its copy is a GRUB env block: GRUB boots slot A with no env. Keep serving (status
+    // shows the error) but reconcile nothing and write nothing from an env that is not there; operations
+    // that need the env fail with LoadEnv's error, which says how to recreate it.
+    log::Error("boot env unreadable; status is served, operations are refused until it is recreated",
+               {{"error", reading.status().ToString()}});
+    return Status::Ok();
+  }
   const GrubEnv& env = reading->env;
   BootPlan plan = ReconcileOnStart(state, env, *booted, ReadBootId(host_), now_());
   SlotRecord& mine = plan.state.slot(*booted);

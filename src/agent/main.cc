@@ -108,6 +108,8 @@ void PrintHuman(const json& st) {
     if (!slot.value("sha256", "").empty()) std::cout << "      sha256:  " << slot.value("sha256", "") << "\n";
   }
   if (st.contains("boot_env")) std::cout << "\nBoot env: " << st["boot_env"].dump() << "\n";
+  if (st.contains("boot_env_error"))
+    std::cout << "\nBoot env: UNREADABLE: " << st["boot_env_error"].get<std::string>() << "\n";
   if (!st["operation"].is_null()) {
     const json& op = st["operation"];
     std::cout << "\nRunning: " << op.value("name", "") << " (" << op.value("phase", "") << ", "

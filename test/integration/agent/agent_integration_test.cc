@@ -298,6 +298,26 @@ TEST_F(AgentTest, NonCanonicalGrubenvIsRewrittenAtStartWithTheSameVariables) {
   EXPECT_EQ(before.st_ino, after.st_ino);
 }
 
+// Both env files destroyed (no GRUB signature): the agent still starts and reports it, refuses what needs
+// the env with how to fix it, and writes neither file.
+TEST_F(AgentTest, UnreadableEnvAndCopyAreReportedNotOverwritten) {
+  ASSERT_TRUE(host_->StopAgent().ok());
+  const std::string bak = host_->env().string() + ".bak";
+  const std::string garbage(1024, '\0');
+  ASSERT_TRUE(WriteFileAtomic(host_->env(), garbage).ok());
+  ASSERT_TRUE(WriteFileAtomic(bak, "not an env\n").ok());
+  ASSERT_TRUE(host_->StartAgent().ok());
+  json st = host_->AgentStatus();
+  EXPECT_EQ(st["booted_slot"], "A");
+  ASSERT_TRUE(st.contains("boot_env_error")) << st.dump();
+  StatusOr<json> up = host_->Call("upgrade");
+  ASSERT_FALSE(up.ok());
+  EXPECT_NE(up.status().message().find("grub-editenv"), std::string::npos) << up.status().ToString();
+  EXPECT_EQ(*ReadFile(host_->env()), garbage);
+  EXPECT_EQ(*ReadFile(bak), "not an env\n");
+  EXPECT_FALSE(std::filesystem::exists(host_->reboot_marker()));
+}
+
 TEST_F(AgentTest, RollbackBootsTheOtherSlot) {
   auto server = Serve(image_bytes_);
   ASSERT_TRUE(PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_)).ok());
