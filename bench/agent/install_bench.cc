@@ -12,8 +12,13 @@
 // `dd if=image of=slotB bs=4M oflag=direct conv=notrunc,fsync`. Agent: prepare_upgrade from the local file
 // (stream, SHA-256, O_DIRECT body, header-last write, fdatasync, verify). Runs alternate dd/agent twice and
 // report the best of each. Targets (issue 4): agent >= 95 % of dd, peak RSS <= 32 MiB independent of size.
+// Also timed: `openssl dgst -sha256` of the image, the floor of any installer that verifies while it streams
+// (SHA-256 is one sequential stream); `agent_vs_max(dd,sha256)` is the agent against the slower of the two.
+// On a disk faster than SHA-256 the dd ratio cannot reach 95 %; bench/agent/throttled caps the disk to
+// measure below that rate.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -86,6 +91,7 @@ int BenchOne(uint64_t mib, bool serve) {
                slot_b);
     fmt::print("agent: {} --socket {} install --checksum {} --version bench {}\n", OS_AGENT_BIN,
                host->socket().string(), sha, image.string());
+    fmt::print("hash: openssl dgst -sha256 {}\n", image.string());
     fmt::print("agent_pid: {}\n", host->agent_pid());
     (void)std::fflush(stdout);
     std::string line;
@@ -95,7 +101,7 @@ int BenchOne(uint64_t mib, bool serve) {
                static_cast<double>(PeakRssBytes(host->agent_pid())) / static_cast<double>(kMiB));
     return 0;
   }
-  double best_dd = 1e9, best_agent = 1e9;
+  double best_dd = 1e9, best_agent = 1e9, best_hash = 1e9;
   uint64_t peak = 0;
   for (int round = 0; round < kRounds; ++round) {
     auto t0 = std::chrono::steady_clock::now();
@@ -114,6 +120,16 @@ int BenchOne(uint64_t mib, bool serve) {
       return 1;
     }
     peak = std::max(peak, PeakRssBytes(host->agent_pid()));
+    // The floor of any installer that verifies while it streams: SHA-256 of the same bytes, one stream
+    // (OpenSSL EVP, the agent's own hash), reading from the page cache like the agent.
+    t0 = std::chrono::steady_clock::now();
+    auto hash = at::RunTool({"openssl", "dgst", "-sha256", image.string()});
+    double hash_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!hash.ok()) {
+      fmt::print(stderr, "{}\n", hash.status().ToString());
+      return 1;
+    }
+    best_hash = std::min(best_hash, hash_s);
     best_dd = std::min(best_dd, dd_s);
     best_agent = std::min(best_agent, agent_s);
   }
@@ -129,9 +145,10 @@ int BenchOne(uint64_t mib, bool serve) {
   double mb = static_cast<double>(bytes) / static_cast<double>(kMiB);
   fmt::print(
       "size={} MiB  dd={:.0f} MiB/s ({:.2f} s)  agent={:.0f} MiB/s ({:.2f} s, verified)  ratio={:.1f} %  "
-      "agent_peak_rss={:.1f} MiB\n",
+      "agent_peak_rss={:.1f} MiB  sha256_only={:.0f} MiB/s ({:.2f} s)  agent_vs_max(dd,sha256)={:.1f} %\n",
       mib, mb / best_dd, best_dd, mb / best_agent, best_agent, 100.0 * best_dd / best_agent,
-      static_cast<double>(peak) / static_cast<double>(kMiB));
+      static_cast<double>(peak) / static_cast<double>(kMiB), mb / best_hash, best_hash,
+      100.0 * std::max(best_dd, best_hash) / best_agent);
   return 0;
 }
 
