@@ -138,7 +138,7 @@ class ScriptedServer {
   std::thread thread_;
 };
 
-const Resource kConfigMaps{"", "v1", "configmaps", true};
+const Resource kConfigMaps = Resource::ConfigMaps();
 const nlohmann::json kCm = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "cm"}}}};
 const std::string kThrottled =
     R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests","code":429,)"

@@ -19,6 +19,14 @@ struct Resource {
   static Resource Namespaces() { return {"", "v1", "namespaces", false}; }
   static Resource Leases() { return {"coordination.k8s.io", "v1", "leases", true}; }
   static Resource Events() { return {"", "v1", "events", true}; }
+  static Resource ConfigMaps() { return {"", "v1", "configmaps", true}; }
+  static Resource ServiceAccounts() { return {"", "v1", "serviceaccounts", true}; }
+  static Resource Deployments() { return {"apps", "v1", "deployments", true}; }
+  static Resource DaemonSets() { return {"apps", "v1", "daemonsets", true}; }
+  static Resource PodDisruptionBudgets() { return {"policy", "v1", "poddisruptionbudgets", true}; }
+  static Resource CustomResourceDefinitions() {
+    return {"apiextensions.k8s.io", "v1", "customresourcedefinitions", false};
+  }
 };
 
 // "/api/v1/namespaces/ns/pods/name/eviction" etc. Empty ns for cluster-scoped or all-namespace paths; empty

@@ -19,7 +19,7 @@ using std::chrono::milliseconds;
 
 constexpr const char* kQueueKey = "node";
 constexpr std::chrono::seconds kSyncTimeout{120};
-const kube::Resource kDaemonSets{"apps", "v1", "daemonsets", true};
+const kube::Resource kDaemonSets = kube::Resource::DaemonSets();
 // Evictions in flight at once within a drain round (each also passes the client's rate limiter).
 constexpr size_t kEvictionConcurrency = 8;
 

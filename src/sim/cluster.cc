@@ -20,11 +20,6 @@ constexpr std::chrono::seconds kNodesInitTimeout{120};
 constexpr std::chrono::seconds kWorkloadTimeout{180};
 constexpr std::chrono::seconds kIdentityTokenLifetime{24 * 3600};
 
-kube::Resource Deployments() { return {"apps", "v1", "deployments", true}; }
-kube::Resource DaemonSets() { return {"apps", "v1", "daemonsets", true}; }
-kube::Resource Pdbs() { return {"policy", "v1", "poddisruptionbudgets", true}; }
-kube::Resource ServiceAccounts() { return {"", "v1", "serviceaccounts", true}; }
-
 std::string TokenKubeconfig(const std::string& server, const std::string& ca_pem, const std::string& user,
                             const std::string& token) {
   return fmt::format(
@@ -121,14 +116,14 @@ Status SimCluster::ApplyDeploy() {
                                   "crd/os.upgrade.openeuler.org", "crd/osinstances.upgrade.openeuler.org"})
                              .status());
   // The Deployment's pods would be fakes on kwok; the operator runs as a local process with the same flags.
-  if (client_->Get(Deployments(), kSystemNamespace, "upgrade-operator").ok()) {
+  if (client_->Get(kube::Resource::Deployments(), kSystemNamespace, "upgrade-operator").ok()) {
     KUBEOS_RETURN_IF_ERROR(client_
-                               ->Patch(Deployments(), kSystemNamespace, "upgrade-operator",
+                               ->Patch(kube::Resource::Deployments(), kSystemNamespace, "upgrade-operator",
                                        kube::PatchType::kMerge, {{"spec", {{"replicas", 0}}}})
                                .status());
   }
   if (!options_.simulated_hosts) {
-    Status s = client_->Delete(DaemonSets(), kSystemNamespace, "upgrade-proxy");
+    Status s = client_->Delete(kube::Resource::DaemonSets(), kSystemNamespace, "upgrade-proxy");
     if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
   }
   std::filesystem::create_directories(options_.dir / "identities");
@@ -143,7 +138,7 @@ Status SimCluster::ApplyDeploy() {
 StatusOr<std::string> SimCluster::IdentityKubeconfig(const std::string& ns, const std::string& sa,
                                                      const std::string& file, std::string* who) {
   std::filesystem::path path = options_.dir / "identities" / file;
-  StatusOr<json> token = client_->Create(ServiceAccounts(), ns,
+  StatusOr<json> token = client_->Create(kube::Resource::ServiceAccounts(), ns,
                                          {{"apiVersion", "authentication.k8s.io/v1"},
                                           {"kind", "TokenRequest"},
                                           {"metadata", {{"name", sa}}},
@@ -250,7 +245,7 @@ Status SimCluster::CreateWorkloads() {
               {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", kWorkloadNamespace}}}})
           .status());
   KUBEOS_RETURN_IF_ERROR(client_
-                             ->Create(Pdbs(), kWorkloadNamespace,
+                             ->Create(kube::Resource::PodDisruptionBudgets(), kWorkloadNamespace,
                                       {{"apiVersion", "policy/v1"},
                                        {"kind", "PodDisruptionBudget"},
                                        {"metadata", {{"name", kDeploymentName}}},
@@ -259,7 +254,7 @@ Status SimCluster::CreateWorkloads() {
                                          {"selector", {{"matchLabels", {{"app", kDeploymentName}}}}}}}})
                              .status());
   KUBEOS_RETURN_IF_ERROR(client_
-                             ->Create(Deployments(), kWorkloadNamespace,
+                             ->Create(kube::Resource::Deployments(), kWorkloadNamespace,
                                       {{"apiVersion", "apps/v1"},
                                        {"kind", "Deployment"},
                                        {"metadata", {{"name", kDeploymentName}}},
@@ -269,7 +264,7 @@ Status SimCluster::CreateWorkloads() {
                                          {"template", PodTemplate(kDeploymentName, true)}}}})
                              .status());
   KUBEOS_RETURN_IF_ERROR(client_
-                             ->Create(DaemonSets(), kWorkloadNamespace,
+                             ->Create(kube::Resource::DaemonSets(), kWorkloadNamespace,
                                       {{"apiVersion", "apps/v1"},
                                        {"kind", "DaemonSet"},
                                        {"metadata", {{"name", kDaemonSetName}}},
@@ -279,9 +274,12 @@ Status SimCluster::CreateWorkloads() {
                              .status());
   auto deadline = std::chrono::steady_clock::now() + kWorkloadTimeout;
   for (;;) {
-    KUBEOS_ASSIGN_OR_RETURN(json d, client_->Get(Deployments(), kWorkloadNamespace, kDeploymentName));
-    KUBEOS_ASSIGN_OR_RETURN(json ds, client_->Get(DaemonSets(), kWorkloadNamespace, kDaemonSetName));
-    KUBEOS_ASSIGN_OR_RETURN(json pdb, client_->Get(Pdbs(), kWorkloadNamespace, kDeploymentName));
+    KUBEOS_ASSIGN_OR_RETURN(json d,
+                            client_->Get(kube::Resource::Deployments(), kWorkloadNamespace, kDeploymentName));
+    KUBEOS_ASSIGN_OR_RETURN(json ds,
+                            client_->Get(kube::Resource::DaemonSets(), kWorkloadNamespace, kDaemonSetName));
+    KUBEOS_ASSIGN_OR_RETURN(
+        json pdb, client_->Get(kube::Resource::PodDisruptionBudgets(), kWorkloadNamespace, kDeploymentName));
     int64_t avail = d.value("/status/availableReplicas"_json_pointer, int64_t{0});
     int64_t ds_ready = ds.value("/status/numberReady"_json_pointer, int64_t{0});
     int64_t allowed = pdb.value("/status/disruptionsAllowed"_json_pointer, int64_t{0});

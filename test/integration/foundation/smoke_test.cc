@@ -120,7 +120,7 @@ TEST(SmokeTest, KwokSchedulerAndControllersRunADeployment) {
       << "kwok did not make the node Ready";
 
   ASSERT_TRUE(client.Create(Resource::Namespaces(), "", {{"metadata", {{"name", ns}}}}).ok());
-  const Resource deployments{"apps", "v1", "deployments", true};
+  const Resource deployments = Resource::Deployments();
   json labels = {{"app", "smoke"}};
   json deployment = {
       {"metadata", {{"name", "smoke"}}},

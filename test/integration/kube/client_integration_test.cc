@@ -31,7 +31,7 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const Resource kConfigMaps{"", "v1", "configmaps", true};
+const Resource kConfigMaps = Resource::ConfigMaps();
 
 template <typename Pred>
 bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
@@ -187,7 +187,7 @@ TEST(ClientTest, StaleUpdateConflictsAndRetryOnConflictConverges) {
 // The OSInstance CRD with a status subresource (schema reduced to preserve-unknown-fields: the real manifests
 // are installed by the deployment, not by this library).
 Status InstallOsInstanceCrd(Client& c) {
-  const Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", false};
+  const Resource crds = Resource::CustomResourceDefinitions();
   json schema = {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
   json crd = {{"apiVersion", "apiextensions.k8s.io/v1"},
               {"kind", "CustomResourceDefinition"},
@@ -300,7 +300,7 @@ TEST(ClientTest, EvictionBlockedByPdbIsResourceExhaustedWithRetryAfter) {
   ASSERT_TRUE(pods.WaitForSync(milliseconds(20000)));
   EXPECT_EQ(pods.store().ByIndex("node", node).size(), 2U);
 
-  const Resource pdbs{"policy", "v1", "poddisruptionbudgets", true};
+  const Resource pdbs = Resource::PodDisruptionBudgets();
   ASSERT_TRUE(
       c.Create(pdbs, ns,
                {{"apiVersion", "policy/v1"},

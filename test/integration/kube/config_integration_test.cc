@@ -19,7 +19,7 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const Resource kConfigMaps{"", "v1", "configmaps", true};
+const Resource kConfigMaps = Resource::ConfigMaps();
 
 // A pod's view of the cluster: KUBERNETES_SERVICE_HOST/PORT and the service-account directory, here holding
 // the harness's admin token (the restricted one later), the cluster CA and a namespace.

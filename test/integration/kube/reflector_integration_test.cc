@@ -18,7 +18,7 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const Resource kConfigMaps{"", "v1", "configmaps", true};
+const Resource kConfigMaps = Resource::ConfigMaps();
 
 int64_t Rv(const std::string& rv) { return rv.empty() ? 0 : std::stoll(rv); }
 

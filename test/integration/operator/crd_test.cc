@@ -28,7 +28,7 @@ using kube::Client;
 using kube::Resource;
 using nlohmann::json;
 
-const Resource kCrds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", false};
+const Resource kCrds = Resource::CustomResourceDefinitions();
 const Resource kOs{"upgrade.openeuler.org", "v1alpha1", "os", true};
 const Resource kOsInstances{"upgrade.openeuler.org", "v1alpha1", "osinstances", true};
 
@@ -412,7 +412,7 @@ TEST_F(CrdTest, KustomizationAppliesWithLeastPrivilegeRbac) {
                             std::chrono::seconds(60));
   ASSERT_TRUE(applied.ok()) << applied.status().ToString();
   ASSERT_EQ(applied->exit_code, 0) << applied->output;
-  const Resource deployments{"apps", "v1", "deployments", true};
+  const Resource deployments = Resource::Deployments();
   auto dep = client_.Get(deployments, "upgrade-system", "upgrade-operator");
   ASSERT_TRUE(dep.ok()) << dep.status().ToString();
   EXPECT_EQ((*dep)["spec"]["replicas"], 2);

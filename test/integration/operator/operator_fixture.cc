@@ -21,7 +21,7 @@ namespace kubeos::testing {
 namespace {
 
 using nlohmann::json;
-const kube::Resource kCrds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", false};
+const kube::Resource kCrds = kube::Resource::CustomResourceDefinitions();
 
 constexpr std::chrono::milliseconds kLabelToIdle{150};
 

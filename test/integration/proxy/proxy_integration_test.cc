@@ -43,9 +43,9 @@ using kube::Resource;
 using nlohmann::json;
 using std::chrono::seconds;
 
-const Resource kDeployments{"apps", "v1", "deployments", true};
-const Resource kDaemonSets{"apps", "v1", "daemonsets", true};
-const Resource kPdbs{"policy", "v1", "poddisruptionbudgets", true};
+const Resource kDeployments = Resource::Deployments();
+const Resource kDaemonSets = Resource::DaemonSets();
+const Resource kPdbs = Resource::PodDisruptionBudgets();
 const Resource kOs = api::OsResource();
 const Resource kOsInstances = api::OsInstanceResource();
 
@@ -111,9 +111,7 @@ class ProxyTest : public ::testing::Test {
     ASSERT_TRUE(b.ok() || b.status().code() == StatusCode::kAlreadyExists) << b.status().ToString();
     ASSERT_TRUE(Eventually(
         [&] {
-          return admin
-                     .Get(Resource{"apiextensions.k8s.io", "v1", "customresourcedefinitions", false}, "",
-                          "osinstances.upgrade.openeuler.org")
+          return admin.Get(Resource::CustomResourceDefinitions(), "", "osinstances.upgrade.openeuler.org")
                      .ok() &&
                  admin.List(kOsInstances, "default").ok();
         },
