@@ -263,6 +263,10 @@ json Demo::RunPhase(const Phase& ph, bool* ok) {
   Clock::time_point settled{};
   bool has_settled = false;
   bool done = false;
+  // status.failed in the first view that showed the halt, and while settling (a halted rollout is settled
+  // once the count stopped changing too: a trial in flight at the halt can still fail afterwards).
+  std::optional<int64_t> failed_at_halt;
+  int64_t settled_failed = 0;
   ClusterView v = prev;
   while (Clock::now() < deadline) {
     v = monitor_->WaitForChange(milliseconds(250));
@@ -300,14 +304,16 @@ json Demo::RunPhase(const Phase& ph, bool* ok) {
     bool halted =
         std::find(v.os.bad_versions.begin(), v.os.bad_versions.end(), ph.target) != v.os.bad_versions.end() ||
         v.os.rollout == "Halted";
+    if (halted && !failed_at_halt) failed_at_halt = v.os.failed;
     bool quiet = halted && c.working == 0 && c.cordoned == 0 && c.not_ready == 0;
     for (const auto& [name, n] : v.nodes) quiet = quiet && n.os_image == ph.previous;
     if (!quiet) {
       has_settled = false;
       continue;
     }
-    if (!has_settled) {
+    if (!has_settled || v.os.failed != settled_failed) {
       settled = now;
+      settled_failed = v.os.failed;
       has_settled = true;
     }
     if (now - settled >= kHaltQuietPeriod) {
@@ -358,6 +364,9 @@ json Demo::RunPhase(const Phase& ph, bool* ok) {
                  {"on_target", c.on_target},
                  {"failed_boots", failed_boots},
                  {"fell_back", fell_back},
+                 {"failed", v.os.failed},  // status.failed at the end of the phase (kubectl get os FAILED)
+                 {"failed_at_halt", failed_at_halt ? json(*failed_at_halt) : json()},
+                 {"total", v.os.total},
                  {"os_rollout", v.os.rollout},
                  {"os_reason", v.os.reason},
                  {"os_message", v.os.message},
@@ -435,7 +444,10 @@ DemoResult Demo::Run() {
   r.summary["rollouts_seconds"] = std::round(Seconds(Clock::now() - start) * 10) / 10;
   r.summary["total_seconds"] = std::round(Seconds(Clock::now() - t0_) * 10) / 10;
   r.summary["image_server_requests"] = server_->requests();
+  // Refused client certificates; clients that refused ours; peers that closed or timed out mid-handshake.
   r.summary["image_server_rejected_handshakes"] = server_->rejected_handshakes();
+  r.summary["image_server_aborted_handshakes"] = server_->aborted_handshakes();
+  r.summary["image_server_dropped_handshakes"] = server_->dropped_handshakes();
   r.summary["ok"] = ok;
   r.ok = ok;
   print_host_events_ = false;
@@ -467,11 +479,20 @@ DemoResult Demo::Run() {
         ph.value("min_ready_replicas", 0), ph.value("min_available", 0), ph.value("pdb_violations", 0),
         ph.value("max_unavailable_seen", 0), o_.max_unavailable, ph.value("budget_violations", 0),
         ph.value("cordoned_left", 0));
-    if (ph.value("name", "") == "broken") {
+    // (fell_back and the counts are absent when the OS could not be applied.)
+    if (ph.value("name", "") == "broken" && ph.contains("fell_back")) {
       s += fmt::format("          fell back by themselves: {} ({} failed trial boots); badVersions {}\n",
                        fmt::join(ph["fell_back"].get<std::vector<std::string>>(), ", "),
                        ph.value("failed_boots", 0), ph["bad_versions"].dump());
-      s += fmt::format("          rollout {}: {}\n", ph.value("os_rollout", ""), ph.value("os_message", ""));
+      std::optional<int64_t> at_halt;
+      if (auto it = ph.find("failed_at_halt"); it != ph.end() && it->is_number())
+        at_halt = it->get<int64_t>();
+      s += "          " +
+           DescribeHaltFailures(at_halt, ph.value("failed", int64_t{0}), ph.value("total", int64_t{0})) +
+           "\n";
+      // os-operator's reason is the one it recorded with badVersions, so its count is the one at the halt.
+      s += fmt::format("          rollout {} (reason as recorded at the halt): {}\n",
+                       ph.value("os_rollout", ""), ph.value("os_message", ""));
     }
     if (ph.contains("node_seconds") && !ph["node_seconds"].empty()) {
       std::string per;

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -12,11 +14,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <vector>
+
+#include "common/log.h"
+#include "sim/http_range.h"
 
 namespace kubeos::sim {
 namespace {
@@ -25,8 +29,6 @@ namespace {
 constexpr int kListenBacklog = 512;
 constexpr size_t kChunk = size_t{256} * 1024;
 constexpr size_t kMaxRequestHead = 16384;
-// A client that sends no request head in this long is dropped.
-constexpr int kRequestTimeoutMs = 10000;
 // Pace of Delivery::kSlow.
 constexpr size_t kSlowChunk = size_t{64} * 1024;
 constexpr auto kSlowPause = std::chrono::milliseconds(20);
@@ -55,6 +57,60 @@ bool SafeName(std::string_view name) {
 }
 
 }  // namespace
+
+const char* HandshakeFailureName(HandshakeFailure f) {
+  switch (f) {
+    case HandshakeFailure::kRejected:
+      return "rejected";
+    case HandshakeFailure::kPeerAborted:
+      return "peer_aborted";
+    case HandshakeFailure::kPeerGone:
+      return "peer_gone";
+    case HandshakeFailure::kProtocolError:
+      return "protocol_error";
+  }
+  return "unknown";
+}
+
+HandshakeFailure ClassifyHandshakeFailure(int ssl_error, std::span<const unsigned long> errors,
+                                          long verify_result) {
+  switch (ssl_error) {
+    case SSL_ERROR_SSL:
+      break;
+    case SSL_ERROR_SYSCALL:      // EOF without close_notify (OpenSSL 1.1), ECONNRESET, EPIPE
+    case SSL_ERROR_ZERO_RETURN:  // close_notify
+    case SSL_ERROR_WANT_READ:    // SO_RCVTIMEO / SO_SNDTIMEO ran out on the blocking socket
+    case SSL_ERROR_WANT_WRITE:
+      return HandshakeFailure::kPeerGone;
+    default:
+      return HandshakeFailure::kProtocolError;
+  }
+  // A client certificate that failed verification leaves its X509_V_ERR_* in the verify result.
+  if (verify_result != X509_V_OK) return HandshakeFailure::kRejected;
+  bool alert = false;
+  bool eof = false;
+  for (unsigned long e : errors) {
+    if (ERR_GET_LIB(e) != ERR_LIB_SSL) continue;
+    const int reason = ERR_GET_REASON(e);
+    switch (reason) {
+      case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:  // SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+      case SSL_R_CERTIFICATE_VERIFY_FAILED:
+      case SSL_R_NO_CERTIFICATES_RETURNED:
+      case SSL_R_BAD_SIGNATURE:  // the client's CertificateVerify: it does not hold the certificate's key
+        return HandshakeFailure::kRejected;
+      case SSL_R_UNEXPECTED_EOF_WHILE_READING:  // OpenSSL 3: the peer closed without close_notify
+        eof = true;
+        break;
+      default:
+        // An alert the peer sent is reported as SSL_AD_REASON_OFFSET + its description ("tlsv1 alert
+        // unknown ca"); close_notify (0) is SSL_ERROR_ZERO_RETURN instead.
+        if (reason > SSL_AD_REASON_OFFSET && reason <= SSL_AD_REASON_OFFSET + 255) alert = true;
+    }
+  }
+  if (alert) return HandshakeFailure::kPeerAborted;
+  if (eof) return HandshakeFailure::kPeerGone;
+  return HandshakeFailure::kProtocolError;
+}
 
 // One accepted connection, TLS or plain; closes (and shuts TLS down) when destroyed.
 class FileServer::Conn {
@@ -171,13 +227,15 @@ Status FileServer::Start() {
 }
 
 void FileServer::Serve(int fd) {
+  const auto idle_ms = options_.idle_timeout.count();
   pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
-  if (poll(&p, 1, kRequestTimeoutMs) <= 0) {
+  if (poll(&p, 1, static_cast<int>(idle_ms)) <= 0) {  // connected and never spoke: not a handshake
+    if (ctx_ != nullptr) ++failures_[Index(HandshakeFailure::kPeerGone)];
     close(fd);
     return;
   }
   // A peer that stops reading or writing mid-way cannot hold a connection thread (or the destructor).
-  timeval rcv{kRequestTimeoutMs / 1000, 0};
+  timeval rcv{static_cast<time_t>(idle_ms / 1000), static_cast<suseconds_t>((idle_ms % 1000) * 1000)};
   timeval snd{kSendTimeoutSeconds, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof rcv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
@@ -185,8 +243,21 @@ void FileServer::Serve(int fd) {
   if (ctx_ != nullptr) {
     ssl = SSL_new(ctx_);
     SSL_set_fd(ssl, fd);
-    if (SSL_accept(ssl) != 1) {  // wrong CA on the client, missing client certificate, ...
-      ++rejected_;
+    ERR_clear_error();  // the queue is per thread; read only what this handshake left
+    if (int rc = SSL_accept(ssl); rc != 1) {
+      const int sys_errno = errno;
+      const int ssl_error = SSL_get_error(ssl, rc);
+      std::vector<unsigned long> errors;
+      for (unsigned long e = ERR_get_error(); e != 0; e = ERR_get_error()) errors.push_back(e);
+      HandshakeFailure f = ClassifyHandshakeFailure(ssl_error, errors, SSL_get_verify_result(ssl));
+      ++failures_[Index(f)];
+      const char* reason = errors.empty() ? nullptr : ERR_reason_error_string(errors.front());
+      log::Debug("file server handshake failed",
+                 {{"kind", HandshakeFailureName(f)},
+                  {"ssl_error", ssl_error},
+                  {"reason", reason != nullptr ? reason : "none"},
+                  {"errno", sys_errno},
+                  {"verify", X509_verify_cert_error_string(SSL_get_verify_result(ssl))}});
       SSL_free(ssl);
       close(fd);
       return;
@@ -210,23 +281,14 @@ void FileServer::Serve(int fd) {
   }
   const std::string_view head{req};
   std::optional<Content> content = options_.route(head.substr(sp + 1, sp2 - sp - 1));
-  uint64_t from = 0;
-  bool ranged = false;
-  std::string lower = req;  // header names are case-insensitive
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (size_t r = lower.find("\r\nrange: bytes="); r != std::string::npos) {
-    from = std::strtoull(req.c_str() + r + 15, nullptr, 10);  // "N-" (an end, if any, is not honoured)
-    ranged = true;
-    ++range_requests_;
-  }
   if (!content) {
     conn.Write("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
     return;
   }
-  Send(conn, *content, ranged, from);
+  Send(conn, *content, HeaderValues(head.substr(0, head.find("\r\n\r\n") + 2), "range"));
 }
 
-void FileServer::Send(Conn& conn, const Content& content, bool ranged, uint64_t from) {
+void FileServer::Send(Conn& conn, const Content& content, const std::vector<std::string_view>& range_values) {
   int file = -1;
   uint64_t total = 0;
   if (content.bytes) {
@@ -242,7 +304,9 @@ void FileServer::Send(Conn& conn, const Content& content, bool ranged, uint64_t 
     }
     total = static_cast<uint64_t>(size);
   }
-  if (ranged && from >= total) {
+  const RangeAnswer range = AnswerRange(range_values, total);
+  if (range.kind != RangeAnswer::Kind::kFull) ++range_requests_;
+  if (range.kind == RangeAnswer::Kind::kUnsatisfiable) {
     conn.Write(
         fmt::format("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{}\r\nContent-Length: 0\r\n"
                     "Connection: close\r\n\r\n",
@@ -250,12 +314,16 @@ void FileServer::Send(Conn& conn, const Content& content, bool ranged, uint64_t 
     if (file >= 0) close(file);
     return;
   }
-  std::string head = ranged ? fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n",
-                                          from, total - 1, total)
-                            : std::string("HTTP/1.1 200 OK\r\n");
-  head +=
-      fmt::format("Content-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-                  total - from);
+  // The bytes [from, to) are sent.
+  const bool partial = range.kind == RangeAnswer::Kind::kPartial;
+  const uint64_t from = partial ? range.first : 0;
+  const uint64_t to = partial ? range.last + 1 : total;
+  std::string head = partial
+                         ? fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n",
+                                       range.first, range.last, total)
+                         : std::string("HTTP/1.1 200 OK\r\n");
+  head += fmt::format(
+      "Content-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n", to - from);
   // The body from `from` up to `end`, in chunks of `chunk` bytes, `pause` after each.
   auto body = [&](uint64_t end, size_t chunk, std::chrono::milliseconds pause) {
     std::vector<char> data(file >= 0 ? chunk : 0);
@@ -277,10 +345,10 @@ void FileServer::Send(Conn& conn, const Content& content, bool ranged, uint64_t 
     return true;
   };
   if (conn.Write(head)) {
-    const uint64_t half = from + (total - from) / 2;
+    const uint64_t half = from + (to - from) / 2;
     switch (content.delivery) {
       case Delivery::kNormal:
-        body(total, kChunk, std::chrono::milliseconds(0));
+        body(to, kChunk, std::chrono::milliseconds(0));
         break;
       case Delivery::kCloseAtHalf:
         body(half, kChunk, std::chrono::milliseconds(0));
@@ -294,7 +362,7 @@ void FileServer::Send(Conn& conn, const Content& content, bool ranged, uint64_t 
         }
         break;
       case Delivery::kSlow:
-        body(total, kSlowChunk, kSlowPause);
+        body(to, kSlowChunk, kSlowPause);
         break;
     }
   }

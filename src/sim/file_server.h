@@ -1,15 +1,19 @@
 // A small real HTTP(S) file server on OpenSSL: the demo's image server (mutual TLS, files of a directory)
 // and the agent and boot tests' payload server (one payload under paths that select a fault). One GET per
-// connection; "Range: bytes=N-" is answered 206 so a client can resume (416 when N is past the end; an end
-// N-M is not honoured). Files are streamed from disk (pread), never held in memory; only regular files are
-// served. Idle peers are dropped (10 s to send a request, 30 s to accept data). Client certificates are
-// required and verified when client_ca_pem is set. Thread-safety: Start once; the server runs on its own
-// threads (one per connection) until destroyed.
+// connection; a single byte range is honoured as RFC 9110 says ("bytes=N-M", "N-", "-K": 206 with
+// Content-Range; 416 with "bytes */size" when unsatisfiable; an invalid or multi-range header is ignored and
+// the whole file served, http_range.h). Files are streamed from disk (pread), never held in memory; only
+// regular files are served. Idle peers are dropped (10 s to handshake and send a request, 30 s to accept
+// data). Client certificates are required and verified when client_ca_pem is set; a failed TLS handshake is
+// counted by who ended it (HandshakeFailure). Thread-safety: Start once; the server runs on its own threads
+// (one per connection) until destroyed.
 #pragma once
 
 #include <openssl/ssl.h>
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -17,9 +21,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "common/status.h"
 
@@ -51,7 +57,22 @@ struct FileServerOptions {
   std::string cert_pem, key_pem;  // server identity (secret key: never logged)
   std::string client_ca_pem;      // non-empty: require and verify client certificates
   Router route;
+  // A peer that sends nothing (no handshake, no request head) for this long is dropped.
+  std::chrono::milliseconds idle_timeout{10000};
 };
+
+// Why a TLS handshake failed, from the server's side.
+enum class HandshakeFailure {
+  kRejected,       // we refused the client: no client certificate, or one that does not verify
+  kPeerAborted,    // the peer ended it with a fatal alert (e.g. it does not trust our certificate)
+  kPeerGone,       // the peer closed, reset or went silent (timed out) mid-handshake, without an alert
+  kProtocolError,  // not TLS (plain HTTP, garbage) or another TLS failure (no common version or cipher)
+};
+const char* HandshakeFailureName(HandshakeFailure f);
+// Pure: classifies from SSL_get_error's result for the failed SSL_accept, the OpenSSL error queue it left
+// (ERR_get_error codes, oldest first) and SSL_get_verify_result.
+HandshakeFailure ClassifyHandshakeFailure(int ssl_error, std::span<const unsigned long> errors,
+                                          long verify_result);
 
 class FileServer {
  public:
@@ -63,14 +84,21 @@ class FileServer {
   Status Start();
   std::string base_url() const;  // "https://127.0.0.1:<port>" (or http://)
   int requests() const { return requests_.load(); }
+  // Requests with a usable Range header (answered 206 or 416; an ignored header does not count).
   int range_requests() const { return range_requests_.load(); }
-  int rejected_handshakes() const { return rejected_.load(); }
+  // Failed TLS handshakes by HandshakeFailure. Only rejected_handshakes() means "a client certificate was
+  // refused"; a port probe or a client that gave up shows in dropped_handshakes().
+  int rejected_handshakes() const { return failures_[Index(HandshakeFailure::kRejected)].load(); }
+  int aborted_handshakes() const { return failures_[Index(HandshakeFailure::kPeerAborted)].load(); }
+  int dropped_handshakes() const { return failures_[Index(HandshakeFailure::kPeerGone)].load(); }
+  int protocol_error_handshakes() const { return failures_[Index(HandshakeFailure::kProtocolError)].load(); }
   uint64_t bytes_sent() const { return bytes_.load(); }
 
  private:
   class Conn;
   void Serve(int fd);
-  void Send(Conn& conn, const Content& content, bool ranged, uint64_t from);
+  void Send(Conn& conn, const Content& content, const std::vector<std::string_view>& range_values);
+  static constexpr size_t Index(HandshakeFailure f) { return static_cast<size_t>(f); }
 
   FileServerOptions options_;
   SSL_CTX* ctx_ = nullptr;
@@ -79,7 +107,7 @@ class FileServer {
   std::atomic<bool> stopping_{false};
   std::atomic<int> requests_{0};
   std::atomic<int> range_requests_{0};
-  std::atomic<int> rejected_{0};
+  std::array<std::atomic<int>, 4> failures_{};  // by HandshakeFailure
   std::atomic<uint64_t> bytes_{0};
   std::jthread acceptor_;
   struct Worker {

@@ -80,6 +80,9 @@ std::vector<std::pair<std::string, std::string>> DescribeChanges(const ClusterVi
     if (!o.message.empty()) text += ": " + o.message;
     out.emplace_back("OS", text);
   }
+  if (o.exists && p.exists && o.failed != p.failed) {
+    out.emplace_back("OS", fmt::format("failed: {} of {} nodes (was {})", o.failed, o.total, p.failed));
+  }
   if (o.bad_versions != p.bad_versions && !o.bad_versions.empty()) {
     out.emplace_back("OS", fmt::format("badVersions: {}", fmt::join(o.bad_versions, ", ")));
   }
@@ -88,6 +91,19 @@ std::vector<std::pair<std::string, std::string>> DescribeChanges(const ClusterVi
                                         after.min_available));
   }
   return out;
+}
+
+std::string DescribeHaltFailures(std::optional<int64_t> at_halt, int64_t at_end, int64_t total) {
+  std::string end = fmt::format("{} of {} nodes failed or fell back", at_end, total);
+  if (!at_halt) return end + " by the end of the phase; no halt was seen";
+  if (at_end == *at_halt) return end + ", all before the halt (none after it)";
+  if (at_end > *at_halt) {
+    return fmt::format(
+        "{} by the end of the phase: halted after {}, then {} more whose update was already in "
+        "flight",
+        end, *at_halt, at_end - *at_halt);
+  }
+  return fmt::format("{} by the end of the phase ({} when the halt was seen)", end, *at_halt);
 }
 
 int CountUnavailable(const ClusterView& v) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -92,6 +93,12 @@ class RolloutTracker {
   int min_ready_seen_ = -1;
   int budget_violations_ = 0;
 };
+
+// The failure count of a rollout that was expected to halt, for the summary: os-operator halts at its
+// threshold, but a node whose update was already in flight can fail after that, so the count when the halt
+// was first seen and the count at the end of the phase (after settling, what `kubectl get os` shows as
+// FAILED) can differ; both are stated. `at_halt` is nullopt when no halt was seen.
+std::string DescribeHaltFailures(std::optional<int64_t> at_halt, int64_t at_end, int64_t total);
 
 // "p50 120 ms, max 310 ms (5 hand-offs)" style summary of durations.
 std::string SummarizeDurations(std::vector<std::chrono::milliseconds> d);

@@ -93,6 +93,31 @@ TEST(Progress, BudgetViolationsAreCounted) {
   EXPECT_FALSE(t.all_on_target(v));
 }
 
+TEST(Progress, FailureCountChangesAreShown) {
+  ClusterView a;
+  a.os = {.exists = true, .target = "v3", .opstype = "upgrade", .rollout = "Halted", .total = 6, .failed = 1};
+  ClusterView b = a;
+  b.os.failed = 2;  // a node whose trial was in flight at the halt fell back afterwards
+  auto lines = DescribeChanges(a, b);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(Has(lines, "OS", "failed: 2 of 6 nodes (was 1)"));
+  ClusterView none;
+  EXPECT_FALSE(Has(DescribeChanges(none, a), "OS", "failed:"));  // the OS object appearing is not a change
+}
+
+TEST(Progress, DescribeHaltFailures) {
+  EXPECT_EQ(
+      DescribeHaltFailures(1, 2, 6),
+      "2 of 6 nodes failed or fell back by the end of the phase: halted after 1, then 1 more whose update "
+      "was already in flight");
+  EXPECT_EQ(DescribeHaltFailures(2, 2, 6),
+            "2 of 6 nodes failed or fell back, all before the halt (none after it)");
+  EXPECT_EQ(DescribeHaltFailures(std::nullopt, 1, 3),
+            "1 of 3 nodes failed or fell back by the end of the phase; no halt was seen");
+  EXPECT_EQ(DescribeHaltFailures(2, 1, 3),
+            "1 of 3 nodes failed or fell back by the end of the phase (2 when the halt was seen)");
+}
+
 TEST(Progress, SummarizeDurations) {
   EXPECT_EQ(SummarizeDurations({}), "none");
   EXPECT_EQ(SummarizeDurations({milliseconds(30), milliseconds(10), milliseconds(20)}),

@@ -1,6 +1,7 @@
 // The agent and boot tests' payload server: a real HTTPS (or plain HTTP) server (sim::FileServer, the demo's
 // image server) serving one payload under several paths whose prefix selects a behaviour the tests need:
-//   /ok/<name>             200 with Content-Length; honours "Range: bytes=N-" with 206
+//   /ok/<name>             200 with Content-Length; a single Range is answered 206 (or 416), see
+//                          sim/http_range.h
 //   /truncate-once/<name>  the first response closes the connection after half the body; later ones are
 //                          normal (exercises Range resume)
 //   /truncate/<name>       every response closes after half the body

@@ -46,9 +46,10 @@ TEST(DemoE2E, UpgradeRollbackAndHaltedBrokenVersion) {
   nlohmann::json s = nlohmann::json::parse(*text);
   EXPECT_TRUE(s.value("ok", false)) << r->output;
   EXPECT_EQ(s.value("nodes", 0), kNodes);
-  // The hosts fetched the payloads over mutual TLS; nothing was refused.
+  // The hosts fetched the payloads over mutual TLS; nothing was refused, by the server or by a host.
   EXPECT_GE(s.value("image_server_requests", 0), kNodes);
   EXPECT_EQ(s.value("image_server_rejected_handshakes", -1), 0);
+  EXPECT_EQ(s.value("image_server_aborted_handshakes", -1), 0);
 
   const nlohmann::json* up = PhaseNamed(s, "upgrade");
   ASSERT_NE(up, nullptr) << r->output;
@@ -74,6 +75,14 @@ TEST(DemoE2E, UpgradeRollbackAndHaltedBrokenVersion) {
   EXPECT_GE(bad->value("failed_boots", 0), 2);  // two tries per failed trial
   EXPECT_EQ(bad->value("os_rollout", ""), "Halted");
   EXPECT_EQ((*bad)["bad_versions"], nlohmann::json::array({"KubeOS v3"}));
+  // The failure count reported is the one at the end of the phase (os-operator's status.failed, kubectl's
+  // FAILED column): every host that fell back, including one whose trial was in flight when the rollout
+  // halted; the count when the halt was seen is reported beside it.
+  EXPECT_EQ(bad->value("failed", -1), static_cast<int64_t>((*bad)["fell_back"].size())) << r->output;
+  EXPECT_EQ(bad->value("total", -1), kNodes);
+  ASSERT_TRUE(bad->contains("failed_at_halt") && (*bad)["failed_at_halt"].is_number()) << bad->dump(2);
+  EXPECT_GE((*bad)["failed_at_halt"].get<int>(), 1);
+  EXPECT_LE((*bad)["failed_at_halt"].get<int>(), bad->value("failed", 0));
   ExpectInvariants(*bad);
 }
 
