@@ -75,6 +75,12 @@ StatusOr<GrubEnv> Agent::LoadEnv() const {
         "create && grub-editenv {} set saved_entry=<A|B>`, then restart os-agent",
         env.status().message(), host_.boot_env.string(), host_.boot_env.string()));
   }
+  if (env_unreconciled_) {
+    return FailedPreconditionError(fmt::format(
+        "boot env {} was unreadable when os-agent started; restart os-agent so it reconciles the env as it "
+        "is now before any operation",
+        host_.boot_env.string()));
+  }
   return env;
 }
 
@@ -174,30 +180,37 @@ Status Agent::Start() {
   StatusOr<GrubEnvReading> reading = InspectGrubEnvFile(host_.boot_env);
   // No env at all is GRUB's "boot A" too, and nothing to repair: the first trial writes one.
   if (!reading.ok() && reading.status().code() == StatusCode::kNotFound) {
-    reading = GrubEnvReading{.canonical = true};
+    reading = GrubEnvReading{.canonical = true, .grub_can_write = true};
   }
   if (!reading.ok()) {
     // Neither grubenv nor its copy is a GRUB env block: GRUB boots slot A with no env. Keep serving (status
     // shows the error) but reconcile nothing and write nothing from an env that is not there; operations
-    // that need the env fail with LoadEnv's error, which says how to recreate it.
+    // that need the env fail with LoadEnv's error, which says how to recreate it (and to restart, so the
+    // recreated env is reconciled here first).
+    env_unreconciled_ = true;
     log::Error("boot env unreadable; status is served, operations are refused until it is recreated",
                {{"error", reading.status().ToString()}});
     return Status::Ok();
   }
   const GrubEnv& env = reading->env;
-  BootPlan plan = ReconcileOnStart(state, env, *booted, ReadBootId(host_), now_());
+  BootPlan plan = ReconcileOnStart(state, env, *booted, ReadBootId(host_), now_(), reading->grub_can_write);
   SlotRecord& mine = plan.state.slot(*booted);
   if (mine.version.empty()) mine.version = ReadOsPrettyName(host_);
-  if (!plan.env && !reading->canonical) {
-    // GRUB read these same variables (the file it came from may be cut, torn, or the copy); written back
-    // whole, GRUB's next in-place save_env (a trial count-down, a fallback) lands in a complete block that
-    // both sides read alike, and grubenv.bak holds it too.
-    plan.env = env;
-    log::Warn("boot env not in canonical form; rewriting it with the same variables",
-              {{"file", host_.boot_env.string()}});
-  }
+  const bool repair = !plan.env && !reading->canonical;
   if (plan.state != state || plan.env)
     KUBEOS_RETURN_IF_ERROR(ApplyPlan(plan).WithContext("reconcile at start"));
+  if (repair) {
+    // GRUB reads these same variables (the file they came from may be cut, torn, laid out by another tool, or
+    // be the copy). Written back whole to both files, GRUB's next in-place save_env (a count-down, a
+    // fallback) lands in a complete block both sides read alike. Best effort: the env as it is still boots.
+    if (Status w = WriteGrubEnvFile(host_.boot_env, env); w.ok()) {
+      log::Warn("boot env was not in canonical form; rewritten with the same variables",
+                {{"file", host_.boot_env.string()}});
+    } else {
+      log::Warn("boot env is not in canonical form and could not be rewritten; it still boots as it is",
+                {{"file", host_.boot_env.string()}, {"error", w.ToString()}});
+    }
+  }
   log::Info("agent started", {{"booted_slot", SlotName(*booted)}, {"reconcile", plan.reason}});
   return Status::Ok();
 }

@@ -76,8 +76,10 @@ class Agent {
   AgentState state_;            // guarded by mu_
   std::optional<Slot> booted_;  // guarded by mu_
   Status booted_error_;         // guarded by mu_
-  std::string running_op_;      // guarded by mu_
-  InstallProgress progress_;    // atomics
+  // Start found no readable env and reconciled nothing; set once in Start, before serving.
+  bool env_unreconciled_ = false;
+  std::string running_op_;    // guarded by mu_
+  InstallProgress progress_;  // atomics
 };
 
 }  // namespace kubeos::agent

@@ -126,7 +126,7 @@ OperationRecord FallbackReport(Slot failed, const std::string& version, Slot boo
 }
 
 BootPlan Reconcile(const AgentState& state, const GrubEnv& env, Slot booted, const std::string& boot_id,
-                   int64_t now) {
+                   int64_t now, bool grub_can_write) {
   BootPlan plan{.state = state};
   const std::optional<Slot> fell_back = EnvSlot(env, kEnvFellBack);
   AgentState& s = plan.state;
@@ -143,6 +143,29 @@ BootPlan Reconcile(const AgentState& state, const GrubEnv& env, Slot booted, con
         s.last_fallback.reset();
         plan.reason = "trial was committed";
       }
+      return plan;
+    }
+    if (EnvArms(env, trial.slot) && !grub_can_write && trial.armed_boot_id != boot_id) {
+      // Rebooted onto this slot with the trial still armed in a block GRUB cannot rewrite: the fragment did
+      // not make the trial (it cannot count it down) and wrote nothing. Rewriting it armed would make the
+      // trial happen at some later reboot, long after the cluster side gave up on it.
+      s.slot(trial.slot).state = SlotState::kFailed;
+      s.trial.reset();
+      OperationRecord report{
+          .name = "boot",
+          .ok = false,
+          .message =
+              fmt::format("trial of slot {} (version {}) was not made: GRUB cannot write the boot env "
+                          "(damaged block) to count it down, so it booted slot {}; the env is rewritten "
+                          "whole, install and upgrade again to retry",
+                          SlotName(trial.slot), trial.version, SlotName(booted)),
+          .unix_time = now};
+      s.last_operation = report;
+      s.last_fallback = report;
+      s.slot(booted).state = SlotState::kGood;
+      plan.env = CommitEnvTo(env, booted);
+      plan.order = WriteOrder::kStateFirst;
+      plan.reason = report.message;
       return plan;
     }
     if (EnvArms(env, trial.slot)) {
@@ -193,6 +216,13 @@ BootPlan Reconcile(const AgentState& state, const GrubEnv& env, Slot booted, con
     plan.reason = fmt::format("finish abandoning the failed trial of slot {}", SlotName(booted));
     return plan;
   }
+  if (!grub_can_write && EnvArms(env, OtherSlot(booted))) {
+    // A trial we have no record of, in a block GRUB cannot count down: GRUB will never make it; drop it
+    // rather than let a rewrite arm it for real.
+    plan.env = CommitEnvTo(env, booted);
+    plan.reason = fmt::format("dropped a trial of slot {} that GRUB cannot count (boot env not writable)",
+                              SlotName(OtherSlot(booted)));
+  }
   if (EnvArms(env, booted)) {  // a trial we have no record of (env edited by hand): adopt it
     s.slot(booted).state = SlotState::kTrying;
     s.trial = TrialRecord{booted, s.slot(booted).version, ""};
@@ -209,8 +239,8 @@ BootPlan Reconcile(const AgentState& state, const GrubEnv& env, Slot booted, con
 }  // namespace
 
 BootPlan ReconcileOnStart(const AgentState& state, const GrubEnv& env, Slot booted,
-                          const std::string& boot_id, int64_t now) {
-  BootPlan plan = Reconcile(state, env, booted, boot_id, now);
+                          const std::string& boot_id, int64_t now, bool grub_can_write) {
+  BootPlan plan = Reconcile(state, env, booted, boot_id, now, grub_can_write);
   // GRUB's fallback evidence is consumed once, whatever the branch: after the state write (the report).
   if (env.Get(kEnvFellBack)) {
     if (!plan.env) plan.env = env;
@@ -345,10 +375,14 @@ StatusOr<BootPlan> PlanAbandonTrial(const AgentState& state, const GrubEnv& env,
 
 namespace kubeos::agent {
 
-GrubBoot SimulateGrubBoot(GrubEnv env) {
+GrubBoot SimulateGrubBoot(GrubEnv env, bool grub_can_write) {
+  const GrubEnv loaded = env;
   Slot saved = EnvSlot(env, kEnvSavedEntry).value_or(Slot::kA);
   if (std::optional<std::string> tries = env.Get(kEnvBootTries)) {
-    if (*tries == "0") {
+    if (!grub_can_write) {
+      // The count-down (or the fallback's own write) fails: the committed slot.
+      saved = EnvSlot(env, kEnvFallbackEntry).value_or(OtherSlot(saved));
+    } else if (*tries == "0") {
       env.Set(kEnvFellBack, SlotName(saved));
       saved = EnvSlot(env, kEnvFallbackEntry).value_or(OtherSlot(saved));
       env.Set(kEnvSavedEntry, SlotName(saved));
@@ -365,7 +399,7 @@ GrubBoot SimulateGrubBoot(GrubEnv env) {
     if (std::optional<Slot> n = ParseSlotName(*next)) boot = *n;
     env.Unset(kEnvNextEntry);
   }
-  return {boot, env};
+  return {boot, grub_can_write ? env : loaded};  // every save_env fails on a block GRUB cannot write
 }
 
 }  // namespace kubeos::agent

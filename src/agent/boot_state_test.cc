@@ -316,6 +316,47 @@ TEST(BootState, AbandonWithoutFallbackEntryGoesToTheOtherSlot) {
   }
 }
 
+// A trial armed in a block GRUB cannot rewrite (its end torn) is not made: GRUB boots the committed slot and
+// writes nothing. The agent there reports it once, like a fallback, and commits the env to the booted slot;
+// it never rewrites the block still armed (that would make the trial at some later reboot).
+TEST(BootState, TrialGrubCannotCountIsReportedNotReArmed) {
+  Disk d = FreshHostOnA();
+  Install(d, Slot::kA, "KubeOS 2");
+  d.Apply(*PlanArmTrial(d.state, d.env, Slot::kA, d.boot_id));
+  GrubBoot g = SimulateGrubBoot(d.env, /*grub_can_write=*/false);
+  ASSERT_EQ(g.slot, Slot::kA);
+  ASSERT_EQ(g.env_after, d.env) << "nothing written";
+  // Restarted in the same boot (no reboot yet): still just armed, and the caller may repair the block.
+  BootPlan same = ReconcileOnStart(d.state, d.env, Slot::kA, d.boot_id, 100, false);
+  EXPECT_FALSE(same.env);
+  EXPECT_EQ(same.state.b.state, SlotState::kTrying);
+  // After the reboot GRUB refused: reported, B failed, env committed to A.
+  d.boot_id = "boot-2";
+  BootPlan p = ReconcileOnStart(d.state, d.env, Slot::kA, d.boot_id, 100, false);
+  d.Apply(p);
+  EXPECT_EQ(d.state.b.state, SlotState::kFailed);
+  EXPECT_EQ(d.state.a.state, SlotState::kGood);
+  EXPECT_FALSE(d.state.trial);
+  ASSERT_TRUE(d.state.last_fallback);
+  EXPECT_NE(d.state.last_fallback->message.find("was not made"), std::string::npos);
+  EXPECT_TRUE(EnvCommittedTo(d.env, Slot::kA));
+  // The same block read as writable is an ordinary pending trial (no report).
+  Disk w = FreshHostOnA();
+  Install(w, Slot::kA, "KubeOS 2");
+  w.Apply(*PlanArmTrial(w.state, w.env, Slot::kA, w.boot_id));
+  w.boot_id = "boot-2";
+  BootPlan ordinary = ReconcileOnStart(w.state, w.env, Slot::kA, w.boot_id, 100, true);
+  EXPECT_FALSE(ordinary.state.last_fallback);
+  EXPECT_FALSE(ordinary.env);
+  // No trial record (state set aside) and an uncountable armed block: dropped, not adopted or re-armed.
+  AgentState none;
+  none.a = {SlotState::kGood, "KubeOS 1", ""};
+  ASSERT_TRUE(w.env.Get("boot_tries"));  // still armed for B
+  BootPlan dropped = ReconcileOnStart(none, w.env, Slot::kA, "boot-3", 100, false);
+  ASSERT_TRUE(dropped.env);
+  EXPECT_TRUE(EnvCommittedTo(*dropped.env, Slot::kA));
+}
+
 TEST(SimulateGrubBoot, Table) {
   struct Case {
     std::vector<std::pair<std::string, std::string>> env;
@@ -340,6 +381,28 @@ TEST(SimulateGrubBoot, Table) {
     // Fallback evidence is written exactly when GRUB falls back, naming the given-up slot.
     bool fell_back = c.env.size() > 1 && c.env[1].second == "0";
     EXPECT_EQ(b.env_after.Get(kEnvFellBack), fell_back ? std::optional<std::string>("B") : std::nullopt);
+  }
+}
+
+// A block GRUB cannot rewrite: an armed trial (counting or spent) boots the committed slot, nothing is
+// written; a next_entry still chooses this one boot (its clearing fails too).
+TEST(SimulateGrubBoot, UnwritableBlockMakesNoTrial) {
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> env;
+    Slot want;
+  } cases[] = {
+      {{{"saved_entry", "B"}}, Slot::kB},
+      {{{"saved_entry", "B"}, {"boot_tries", "2"}, {"fallback_entry", "A"}}, Slot::kA},
+      {{{"saved_entry", "B"}, {"boot_tries", "0"}, {"fallback_entry", "A"}}, Slot::kA},
+      {{{"saved_entry", "A"}, {"boot_tries", "1"}}, Slot::kB},
+      {{{"saved_entry", "A"}, {"next_entry", "B"}}, Slot::kB},
+  };
+  for (const auto& c : cases) {
+    GrubEnv env;
+    for (const auto& [k, v] : c.env) env.Set(k, v);
+    GrubBoot b = SimulateGrubBoot(env, /*grub_can_write=*/false);
+    EXPECT_EQ(b.slot, c.want) << c.env.size();
+    EXPECT_EQ(b.env_after, env);
   }
 }
 

@@ -36,8 +36,7 @@ void GrubEnv::Unset(std::string_view key) {
 }
 
 StatusOr<std::string> EncodeGrubEnv(const GrubEnv& env) {
-  std::string out(kGrubEnvHeader);
-  out += kGrubEnvWarning;
+  std::string out;
   for (const auto& [key, value] : env.entries()) {
     if (key.empty() || key.front() == '#' || key.find_first_of("=\n\\") != std::string::npos) {
       return InvalidArgumentError(fmt::format("grubenv: invalid key \"{}\"", key));
@@ -50,10 +49,13 @@ StatusOr<std::string> EncodeGrubEnv(const GrubEnv& env) {
     }
     out += '\n';
   }
-  if (out.size() > kGrubEnvSize) {
-    return InvalidArgumentError(
-        fmt::format("grubenv: entries need {} bytes, the block holds {}", out.size(), kGrubEnvSize));
+  const size_t room = kGrubEnvSize - kGrubEnvHeader.size();
+  if (out.size() > room) {
+    return InvalidArgumentError(fmt::format("grubenv: entries need {} bytes, the block holds {}",
+                                            kGrubEnvHeader.size() + out.size(), kGrubEnvSize));
   }
+  if (out.size() + kGrubEnvWarning.size() <= room) out.insert(0, kGrubEnvWarning);
+  out.insert(0, kGrubEnvHeader);
   out.append(kGrubEnvSize - out.size(), '#');
   return out;
 }
@@ -85,10 +87,9 @@ std::string UpToNul(std::string s) {
 StatusOr<std::vector<std::pair<std::string, std::string>>> ParseGrubEnvBlock(std::string_view block) {
   // grub_envblk_open: "size < sizeof (GRUB_ENVBLK_SIGNATURE)", and sizeof counts the NUL.
   if (block.size() < kGrubEnvHeader.size() + 1 || block.substr(0, kGrubEnvHeader.size()) != kGrubEnvHeader) {
-    return DataLossError(
-        block.size() < kGrubEnvHeader.size() + 1
-            ? fmt::format("grubenv: {} bytes, too short for an environment block", block.size())
-            : std::string("grubenv: missing \"# GRUB Environment Block\" signature"));
+    return DataLossError(block.size() < kGrubEnvHeader.size() + 1
+                             ? fmt::format("{} bytes, too short for a GRUB environment block", block.size())
+                             : std::string("no \"# GRUB Environment Block\" signature"));
   }
   std::vector<std::pair<std::string, std::string>> out;
   size_t p = kGrubEnvHeader.size();
@@ -140,33 +141,41 @@ constexpr std::string_view kSchemeKeys[] = {"saved_entry", "boot_tries", "fallba
                                             "kubeos_fell_back"};
 }  // namespace
 
+bool GrubCanWriteBlock(std::string_view block) {
+  if (!ParseGrubEnvBlock(block).ok()) return false;
+  size_t last = block.find_last_not_of('#');  // never npos: the signature ends in a newline
+  return last != std::string_view::npos && block[last] == '\n';
+}
+
 StatusOr<GrubEnvReading> InspectGrubEnvFile(const std::filesystem::path& path) {
   std::filesystem::path backup = path.string() + ".bak";
   StatusOr<std::string> primary = ReadFile(path);
   StatusOr<GrubEnv> primary_env =
       primary.ok() ? DecodeGrubEnv(*primary) : StatusOr<GrubEnv>(primary.status());
-  auto canonical = [&](const GrubEnv& env) {
-    StatusOr<std::string> block = EncodeGrubEnv(env);
-    return primary.ok() && block.ok() && *block == *primary;
-  };
-  if (primary_env.ok() && HasSlot(*primary_env)) {
-    return GrubEnvReading{.env = *primary_env, .canonical = canonical(*primary_env)};
-  }
   StatusOr<std::string> second = ReadFile(backup);
+  auto reading = [&](const GrubEnv& env, const StatusOr<std::string>& loaded) {
+    StatusOr<std::string> block = EncodeGrubEnv(env);
+    return GrubEnvReading{
+        .env = env,
+        .canonical = block.ok() && primary.ok() && *primary == *block && second.ok() && *second == *block,
+        .grub_can_write = loaded.ok() && GrubCanWriteBlock(*loaded)};
+  };
+  if (primary_env.ok() && HasSlot(*primary_env)) return reading(*primary_env, primary);
   StatusOr<GrubEnv> second_env = second.ok() ? DecodeGrubEnv(*second) : StatusOr<GrubEnv>(second.status());
   if (primary_env.ok() || second_env.ok()) {
-    // The fragment: load grubenv; no slot, so unset the scheme's variables; load the copy over the rest.
+    // The fragment: load grubenv; no slot, so unset the scheme's variables; load the copy over the rest
+    // (and save_env goes to the copy from then on).
     GrubEnv env = primary_env.ok() ? *primary_env : GrubEnv{};
     for (std::string_view key : kSchemeKeys) env.Unset(key);
     if (second_env.ok()) {
       for (const auto& [key, value] : second_env->entries()) env.Set(key, value);
     }
-    return GrubEnvReading{.env = env, .canonical = canonical(env)};
+    return reading(env, second_env.ok() ? second : StatusOr<std::string>(second_env.status()));
   }
   if (primary.status().code() == StatusCode::kNotFound && second.status().code() == StatusCode::kNotFound) {
     return NotFoundError(fmt::format("boot env {} does not exist", path.string()));
   }
-  return DataLossError(fmt::format("boot env {}: {}; copy {}: {}", path.string(),
+  return DataLossError(fmt::format("boot env {}: {}; its copy {}: {}", path.string(),
                                    primary_env.status().message(), backup.string(),
                                    second_env.status().message()));
 }

@@ -1,9 +1,9 @@
 // GRUB environment block ("grubenv"): codec and crash-safe file I/O.
 //
-// Format (GRUB 2 grub-core/lib/envblk.c, also what grub-editenv writes): exactly 1024 bytes, starting with
-// "# GRUB Environment Block\n", then "key=value\n" lines ('\' and newline inside values escaped with '\'),
-// then '#' padding to the end. GRUB's save_env rewrites the block in place and cannot grow the file, so the
-// size is fixed. See docs/agent-formats.md.
+// Format (GRUB 2 grub-core/lib/envblk.c, also what grub-editenv writes): "# GRUB Environment Block\n", then
+// "key=value\n" lines ('\' and newline inside values escaped with '\'), then '#' padding to the end; we write
+// exactly 1024 bytes (grub-editenv's size; GRUB's save_env rewrites a block in place and cannot grow it), and
+// read any block GRUB reads. See docs/agent-formats.md.
 //
 // Writing: the new block goes to "<path>.bak" first and then replaces <path>, each by temp file + fsync +
 // rename + fsync(dir) (WriteFileAtomic), and is read back and compared. A crash leaves <path> holding either
@@ -46,7 +46,8 @@ class GrubEnv {
   std::vector<std::pair<std::string, std::string>> entries_;
 };
 
-// The 1024-byte block; InvalidArgument when a key is malformed or the entries do not fit.
+// The 1024-byte block, with grub-editenv's warning comment when it fits (without it otherwise, as older
+// grub-editenv wrote); InvalidArgument when a key is malformed or the entries do not fit.
 StatusOr<std::string> EncodeGrubEnv(const GrubEnv& env);
 
 // What GRUB reads from a block, by GRUB's own rules (grub-core/lib/envblk.c: grub_envblk_open, then
@@ -62,16 +63,23 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> ParseGrubEnvBlock(std
 // a variable of the scheme). DataLoss as ParseGrubEnvBlock.
 StatusOr<GrubEnv> DecodeGrubEnv(std::string_view block);
 
+// Whether GRUB's save_env can rewrite this block (grub_envblk_set's own check: the block must end in '#'
+// padding preceded by a newline, or in a newline; a block whose end was cut mid-line or zeroed is "Broken").
+// GRUB then refuses every write to it: the fragment does not make a trial it cannot count down.
+bool GrubCanWriteBlock(std::string_view block);
+
 // The env the GRUB fragment (deploy/agent/grub-kubeos.cfg) boots from, by its rule: <path>, unless it is
 // missing, invalid or names no saved_entry A/B; then <path>'s variables minus the scheme's five
 // (saved_entry, boot_tries, fallback_entry, next_entry, kubeos_fell_back, which the fragment unsets) with
 // <path>.bak's loaded over them. NotFound when neither file exists; DataLoss when neither is valid.
 struct GrubEnvReading {
   GrubEnv env;
-  // <path> holds exactly EncodeGrubEnv(env): false when the env came from the copy, or <path> is cut, torn,
-  // oddly laid out or of another size. The agent then rewrites both files at start (same variables, so
-  // GRUB's choice is unchanged), so that GRUB's next in-place save_env lands in a complete block.
+  // Both files hold exactly EncodeGrubEnv(env). False when <path> is cut, torn, laid out by another tool, or
+  // unusable (GRUB used the copy), or when the copy differs (GRUB counted a trial down in <path>, or a cut
+  // between the two renames of a write). The agent then rewrites both at start with the same variables.
   bool canonical = false;
+  // GRUB can save_env into the file it loaded (GrubCanWriteBlock); false also when it loaded none.
+  bool grub_can_write = false;
 };
 StatusOr<GrubEnvReading> InspectGrubEnvFile(const std::filesystem::path& path);
 // InspectGrubEnvFile's env.

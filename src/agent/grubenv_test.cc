@@ -182,6 +182,15 @@ TEST(GrubEnvFile, CanonicalOnlyWhenGrubenvIsExactlyTheBlockWeWouldWrite) {
   const std::string block = *EncodeGrubEnv(env);
   ASSERT_TRUE(WriteGrubEnvFile(p, env).ok());
   EXPECT_TRUE(InspectGrubEnvFile(p)->canonical);
+  // The copy must hold the same block: GRUB counted a trial down in grubenv only, or a cut came between
+  // the two renames of a write.
+  GrubEnv counted = env;
+  counted.Set("boot_tries", "0");
+  ASSERT_TRUE(WriteFileAtomic(p.string() + ".bak", *EncodeGrubEnv(counted)).ok());
+  EXPECT_FALSE(InspectGrubEnvFile(p)->canonical);
+  std::filesystem::remove(p.string() + ".bak");
+  EXPECT_FALSE(InspectGrubEnvFile(p)->canonical) << "no copy";
+  ASSERT_TRUE(WriteFileAtomic(p.string() + ".bak", block).ok());
   struct Case {
     const char* what;
     std::optional<std::string> primary;
@@ -204,6 +213,64 @@ TEST(GrubEnvFile, CanonicalOnlyWhenGrubenvIsExactlyTheBlockWeWouldWrite) {
     EXPECT_EQ(r->env, env) << c.what;
     EXPECT_FALSE(r->canonical) << c.what;
   }
+}
+
+// grub_envblk_set's "Broken" check: GRUB writes only a block that ends in '#' padding after a newline (or
+// in a newline).
+TEST(GrubCanWriteBlock, Table) {
+  const std::string sig(kGrubEnvHeader);
+  const std::string good = *EncodeGrubEnv([] {
+    GrubEnv e;
+    e.Set("saved_entry", "B");
+    return e;
+  }());
+  struct Case {
+    const char* what;
+    std::string block;
+    bool want;
+  } cases[] = {
+      {"canonical", good, true},
+      {"cut inside the padding", good.substr(0, 512), true},
+      {"ends in a newline, no padding", sig + "saved_entry=B\n", true},
+      {"only the signature and padding", sig + "###", true},
+      {"second sector zeroed", good.substr(0, 512) + std::string(512, '\0'), false},
+      {"cut inside a value", sig + "saved_entry=B\nboot_tr", false},
+      {"padding after a broken line", sig + "saved_entry=B\nx###", false},
+      {"not a block", std::string(1024, '\0'), false},
+  };
+  for (const Case& c : cases) EXPECT_EQ(GrubCanWriteBlock(c.block), c.want) << c.what;
+}
+
+TEST(GrubEnvFile, CopyVariablesLoadOverTheSlotlessPrimarys) {
+  StatusOr<TempDir> dir = TempDir::Create("grubenv-merge");
+  ASSERT_TRUE(dir.ok());
+  std::filesystem::path p = dir->path() / "grubenv";
+  GrubEnv primary, copy;
+  primary.Set("other", "from-grubenv");
+  primary.Set("only_primary", "1");
+  copy.Set("saved_entry", "A");
+  copy.Set("other", "from-copy");
+  ASSERT_TRUE(WriteFileAtomic(p, *EncodeGrubEnv(primary)).ok());
+  ASSERT_TRUE(WriteFileAtomic(p.string() + ".bak", *EncodeGrubEnv(copy)).ok());
+  StatusOr<GrubEnvReading> r = InspectGrubEnvFile(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->env.Get("other"), "from-copy");
+  EXPECT_EQ(r->env.Get("only_primary"), "1");
+  EXPECT_EQ(r->env.Get("saved_entry"), "A");
+  EXPECT_FALSE(r->canonical);
+  EXPECT_TRUE(r->grub_can_write);
+}
+
+TEST(GrubEnvCodec, WarningLineIsLeftOutWhenTheEntriesNeedItsRoom) {
+  GrubEnv env;
+  env.Set("saved_entry", "A");
+  env.Set("kernelopts", std::string(950, 'x'));  // fits a block only without the warning comment
+  StatusOr<std::string> block = EncodeGrubEnv(env);
+  ASSERT_TRUE(block.ok()) << block.status().ToString();
+  EXPECT_EQ(block->size(), kGrubEnvSize);
+  EXPECT_EQ(block->find(kGrubEnvWarning), std::string::npos);
+  EXPECT_EQ(*DecodeGrubEnv(*block), env);
+  EXPECT_NE(EncodeGrubEnv(GrubEnv{})->find(kGrubEnvWarning), std::string::npos);
 }
 
 TEST(DecideStaleEnvTemp, Table) {

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -296,6 +297,49 @@ TEST_F(AgentTest, NonCanonicalGrubenvIsRewrittenAtStartWithTheSameVariables) {
   struct stat after {};
   ASSERT_EQ(stat(host_->env().c_str(), &after), 0);
   EXPECT_EQ(before.st_ino, after.st_ino);
+}
+
+// The review's case: the trial is armed, then grubenv's second sector is torn (GRUB reads the block but
+// cannot write it). GRUB does not make the trial and boots A; the agent there must report it and commit the
+// env to A, not rewrite the block whole and still armed (which would boot B at some later reboot). Checked
+// against real GRUB in grub_fragment_test ("uncountable trial is not made").
+TEST_F(AgentTest, TrialInABlockGrubCannotWriteIsReportedNotReArmed) {
+  auto server = Serve(image_bytes_);
+  ASSERT_TRUE(PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_)).ok());
+  ASSERT_TRUE(host_->Call("upgrade").ok());
+  host_->KillAgent();
+  std::string torn = *ReadFile(host_->env());
+  std::fill(torn.begin() + 512, torn.end(), '\0');
+  ASSERT_TRUE(WriteFileAtomic(host_->env(), torn).ok());
+  ASSERT_FALSE(agent::GrubCanWriteBlock(torn));
+  // GRUB's boot: the committed slot A, nothing written; a new boot id.
+  ASSERT_TRUE(WriteFileAtomic(host_->dir() / "boot_id", "boot-torn\n").ok());
+  ASSERT_TRUE(host_->SetBootEvidence(Slot::kA, Slot::kA).ok());
+  ASSERT_TRUE(host_->StartAgent().ok());
+  json st = host_->AgentStatus();
+  EXPECT_EQ(st["booted_slot"], "A");
+  EXPECT_EQ(st["slots"]["B"]["state"], "failed") << st.dump();
+  EXPECT_TRUE(st["trial"].is_null()) << st.dump();
+  ASSERT_TRUE(st["last_fallback"].is_object()) << st.dump();
+  EXPECT_NE(st["last_fallback"]["message"].get<std::string>().find("was not made"), std::string::npos);
+  EXPECT_EQ(host_->EnvList(), "saved_entry=A\n");
+  EXPECT_EQ(*ReadFile(host_->env().string() + ".bak"), *ReadFile(host_->env()));
+}
+
+// The rewrite at start is a repair, never a reason to stop: an env GRUB reads but the agent cannot write back
+// (a variable too big for a 1024-byte block, in a bigger file) is left as it is and the agent serves.
+TEST_F(AgentTest, EnvThatCannotBeRewrittenIsLeftAndTheAgentServes) {
+  ASSERT_TRUE(host_->StopAgent().ok());
+  const std::string big = std::string(agent::kGrubEnvHeader) +
+                          "saved_entry=A\nkernelopts=" + std::string(1200, 'x') + "\n" +
+                          std::string(200, '#');
+  ASSERT_TRUE(WriteFileAtomic(host_->env(), big).ok());
+  std::filesystem::remove(host_->env().string() + ".bak");
+  ASSERT_TRUE(host_->StartAgent().ok());
+  json st = host_->AgentStatus();
+  EXPECT_EQ(st["booted_slot"], "A");
+  EXPECT_FALSE(st.contains("boot_env_error")) << st.dump();
+  EXPECT_EQ(*ReadFile(host_->env()), big);
 }
 
 // Both env files destroyed (no GRUB signature): the agent still starts and reports it, refuses what needs

@@ -113,8 +113,6 @@ struct Case {
   // Which file GRUB's save_env must have changed ("" none, "grubenv", "grubenv.bak") and to what.
   std::string written;
   GrubEnv want_after;
-  // False where GRUB's write fails: SimulateGrubBoot models GRUB's choices, not failed writes.
-  bool model = true;
 };
 
 TEST(GrubFragment, RealGrubChoosesAndCountsLikeTheModel) {
@@ -146,13 +144,36 @@ TEST(GrubFragment, RealGrubChoosesAndCountsLikeTheModel) {
        Env({{"saved_entry", "B"}, {"boot_tries", "1"}, {"fallback_entry", "A"}})},
       {"spent trial falls back through the copy", kZeroed, Block(trial_b_spent), "A", "grubenv.bak",
        Env({{"saved_entry", "A"}, {"kubeos_fell_back", "B"}})},
-      {"uncountable trial is not made: the committed slot", torn_trial_b, Block(trial_b), "A", "", {}, false},
+      {"uncountable trial is not made: the committed slot", torn_trial_b, Block(trial_b), "A", "", {}},
+      {"uncountable spent trial: the committed slot, nothing written",
+       [&] {
+         std::string b = Block(trial_b_spent);
+         std::fill(b.begin() + 512, b.end(), '\0');
+         return b;
+       }(),
+       Block(trial_b),
+       "A",
+       "",
+       {}},
       // grubenv cut short (GRUB reads any size): GRUB and the agent read grubenv, not the older copy, so
       // a fallback GRUB records there is the one the agent reports.
-      {"cut grubenv: the trial is counted down in it", Block(trial_b).substr(0, 512), Block(trial_b), "B",
-       "grubenv", Env({{"saved_entry", "B"}, {"boot_tries", "1"}, {"fallback_entry", "A"}})},
+      {"cut grubenv: the trial is counted down in it, not the stale copy", Block(trial_b).substr(0, 512),
+       Block(Env({{"saved_entry", "A"}})), "B", "grubenv",
+       Env({{"saved_entry", "B"}, {"boot_tries", "1"}, {"fallback_entry", "A"}})},
       {"cut grubenv: a spent trial falls back in it", Block(trial_b_spent).substr(0, 512), Block(trial_b),
        "A", "grubenv", Env({{"saved_entry", "A"}, {"kubeos_fell_back", "B"}})},
+      {"a kubeos_env or prefix variable in grubenv redirects nothing",
+       Block(Env({{"saved_entry", "B"},
+                  {"boot_tries", "2"},
+                  {"fallback_entry", "A"},
+                  {"kubeos_env", "(hd0)/x"},
+                  {"prefix", "(hd0)/y"}})),
+       Block(committed_b), "B", "grubenv",
+       Env({{"saved_entry", "B"},
+            {"boot_tries", "1"},
+            {"fallback_entry", "A"},
+            {"kubeos_env", "(hd0)/x"},
+            {"prefix", "(hd0)/y"}})},
       {"both unusable: slot A", kZeroed, kZeroed, "A", "", {}},
       {"neither exists: slot A", std::nullopt, std::nullopt, "A", "", {}},
   };
@@ -181,9 +202,9 @@ TEST(GrubFragment, RealGrubChoosesAndCountsLikeTheModel) {
     if (c.bak) {
       ASSERT_TRUE(WriteFileAtomic(host_env.string() + ".bak", *c.bak).ok());
     }
-    if (!c.model) continue;
-    StatusOr<GrubEnv> read = agent::ReadGrubEnvFile(host_env);
-    agent::GrubBoot model = agent::SimulateGrubBoot(read.ok() ? *read : GrubEnv{});
+    StatusOr<agent::GrubEnvReading> read = agent::InspectGrubEnvFile(host_env);
+    agent::GrubBoot model = read.ok() ? agent::SimulateGrubBoot(read->env, read->grub_can_write)
+                                      : agent::SimulateGrubBoot(GrubEnv{});
     EXPECT_EQ(agent::SlotName(model.slot), run->chosen) << "SimulateGrubBoot disagrees with GRUB";
     if (!c.written.empty()) {
       EXPECT_EQ(Sorted(model.env_after), Sorted(c.want_after));
