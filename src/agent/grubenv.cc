@@ -170,7 +170,9 @@ StatusOr<GrubEnvReading> InspectGrubEnvFile(const std::filesystem::path& path) {
     if (second_env.ok()) {
       for (const auto& [key, value] : second_env->entries()) env.Set(key, value);
     }
-    return reading(env, second_env.ok() ? second : StatusOr<std::string>(second_env.status()));
+    GrubEnvReading r = reading(env, second_env.ok() ? second : StatusOr<std::string>(second_env.status()));
+    r.from_copy = true;
+    return r;
   }
   if (primary.status().code() == StatusCode::kNotFound && second.status().code() == StatusCode::kNotFound) {
     return NotFoundError(fmt::format("boot env {} does not exist", path.string()));

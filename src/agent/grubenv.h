@@ -80,6 +80,8 @@ struct GrubEnvReading {
   bool canonical = false;
   // GRUB can save_env into the file it loaded (GrubCanWriteBlock); false also when it loaded none.
   bool grub_can_write = false;
+  // GRUB took the copy: it loads, and saves to, <path>.bak.
+  bool from_copy = false;
 };
 StatusOr<GrubEnvReading> InspectGrubEnvFile(const std::filesystem::path& path);
 // InspectGrubEnvFile's env.

@@ -182,6 +182,7 @@ TEST(GrubEnvFile, CanonicalOnlyWhenGrubenvIsExactlyTheBlockWeWouldWrite) {
   const std::string block = *EncodeGrubEnv(env);
   ASSERT_TRUE(WriteGrubEnvFile(p, env).ok());
   EXPECT_TRUE(InspectGrubEnvFile(p)->canonical);
+  EXPECT_FALSE(InspectGrubEnvFile(p)->from_copy);
   // The copy must hold the same block: GRUB counted a trial down in grubenv only, or a cut came between
   // the two renames of a write.
   GrubEnv counted = env;
@@ -259,6 +260,7 @@ TEST(GrubEnvFile, CopyVariablesLoadOverTheSlotlessPrimarys) {
   EXPECT_EQ(r->env.Get("saved_entry"), "A");
   EXPECT_FALSE(r->canonical);
   EXPECT_TRUE(r->grub_can_write);
+  EXPECT_TRUE(r->from_copy);
 }
 
 TEST(GrubEnvCodec, WarningLineIsLeftOutWhenTheEntriesNeedItsRoom) {

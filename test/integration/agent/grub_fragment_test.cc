@@ -208,6 +208,8 @@ TEST(GrubFragment, RealGrubChoosesAndCountsLikeTheModel) {
     EXPECT_EQ(agent::SlotName(model.slot), run->chosen) << "SimulateGrubBoot disagrees with GRUB";
     if (!c.written.empty()) {
       EXPECT_EQ(Sorted(model.env_after), Sorted(c.want_after));
+      ASSERT_TRUE(read.ok());
+      EXPECT_EQ(read->from_copy, c.written == "grubenv.bak") << "the file GRUB saves to";
     }
   }
 }

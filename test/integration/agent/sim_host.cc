@@ -162,14 +162,20 @@ kubeos::Status SimHost::SetBootEvidence(agent::Slot cmdline_slot, agent::Slot ro
 }
 
 StatusOr<agent::Slot> SimHost::Reboot() {
-  KUBEOS_ASSIGN_OR_RETURN(agent::GrubEnv env, agent::ReadGrubEnvFile(this->env()));
-  agent::GrubBoot b = agent::SimulateGrubBoot(env);
-  // GRUB's save_env rewrites the file in place; grub-editenv does the same, so use it.
-  std::vector<std::string> argv = {"grub-editenv",   this->env().string(), "unset",           "boot_tries",
-                                   "fallback_entry", "next_entry",         "kubeos_fell_back"};
-  KUBEOS_RETURN_IF_ERROR(RunTool(argv).status());
-  for (const auto& [k, v] : b.env_after.entries()) {
-    KUBEOS_RETURN_IF_ERROR(RunTool({"grub-editenv", this->env().string(), "set", k + "=" + v}).status());
+  // The fragment's choice of file (grubenv, else the copy) and GRUB's own writability rule; with neither
+  // file usable GRUB boots A and writes nothing.
+  StatusOr<agent::GrubEnvReading> read = agent::InspectGrubEnvFile(this->env());
+  agent::GrubEnvReading r = read.ok() ? *read : agent::GrubEnvReading{};
+  agent::GrubBoot b = agent::SimulateGrubBoot(r.env, r.grub_can_write);
+  if (r.grub_can_write && !(b.env_after == r.env)) {
+    // GRUB's save_env rewrites the file it loaded in place; grub-editenv does the same, so use it.
+    std::string file = r.from_copy ? this->env().string() + ".bak" : this->env().string();
+    std::vector<std::string> argv = {"grub-editenv",   file,         "unset",           "boot_tries",
+                                     "fallback_entry", "next_entry", "kubeos_fell_back"};
+    KUBEOS_RETURN_IF_ERROR(RunTool(argv).status());
+    for (const auto& [k, v] : b.env_after.entries()) {
+      KUBEOS_RETURN_IF_ERROR(RunTool({"grub-editenv", file, "set", k + "=" + v}).status());
+    }
   }
   KUBEOS_RETURN_IF_ERROR(WriteFileAtomic(dir() / "boot_id", fmt::format("boot-{}\n", ++boots_)));
   KUBEOS_RETURN_IF_ERROR(SetBootEvidence(b.slot, b.slot));
