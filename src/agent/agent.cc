@@ -197,8 +197,14 @@ Status Agent::Start() {
   SlotRecord& mine = plan.state.slot(*booted);
   if (mine.version.empty()) mine.version = ReadOsPrettyName(host_);
   const bool repair = !plan.env && !reading->canonical;
-  if (plan.state != state || plan.env)
-    KUBEOS_RETURN_IF_ERROR(ApplyPlan(plan).WithContext("reconcile at start"));
+  if (plan.state != state || plan.env) {
+    if (Status w = ApplyPlan(plan); !w.ok()) {
+      // A read-only or damaged ESP (FAT remounts read-only on errors) must not turn into a restart loop
+      // with no status: GRUB boots from the env as it is, and the next start or operation tries again.
+      log::Error("reconcile at start could not write; serving, the next start retries",
+                 {{"reason", plan.reason}, {"error", w.ToString()}});
+    }
+  }
   if (repair) {
     // GRUB reads these same variables (the file they came from may be cut, torn, laid out by another tool, or
     // be the copy). Written back whole to both files, GRUB's next in-place save_env (a count-down, a

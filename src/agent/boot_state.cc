@@ -50,8 +50,9 @@ GrubEnv ArmEnv(GrubEnv env, Slot target, Slot fallback) {
   return env;
 }
 
+// The fragment tests `[ -n "${boot_tries}" ]`: an empty value is no trial.
 bool EnvArms(const GrubEnv& env, Slot target) {
-  return env.Get(kEnvBootTries).has_value() && EnvSlot(env, kEnvSavedEntry) == target;
+  return !env.Get(kEnvBootTries).value_or("").empty() && EnvSlot(env, kEnvSavedEntry) == target;
 }
 
 }  // namespace
@@ -146,19 +147,20 @@ BootPlan Reconcile(const AgentState& state, const GrubEnv& env, Slot booted, con
       return plan;
     }
     if (EnvArms(env, trial.slot) && !grub_can_write && trial.armed_boot_id != boot_id) {
-      // Rebooted onto this slot with the trial still armed in a block GRUB cannot rewrite: the fragment did
-      // not make the trial (it cannot count it down) and wrote nothing. Rewriting it armed would make the
-      // trial happen at some later reboot, long after the cluster side gave up on it.
+      // Rebooted onto this slot with the trial still armed in a block GRUB cannot rewrite: the fragment gave
+      // the trial up (it cannot count it down; maybe after some tries, if the block was damaged later).
+      // Rewriting it armed would make the trial happen at some later reboot, long after the cluster side gave
+      // up on it.
       s.slot(trial.slot).state = SlotState::kFailed;
       s.trial.reset();
       OperationRecord report{
           .name = "boot",
           .ok = false,
-          .message =
-              fmt::format("trial of slot {} (version {}) was not made: GRUB cannot write the boot env "
-                          "(damaged block) to count it down, so it booted slot {}; the env is rewritten "
-                          "whole, install and upgrade again to retry",
-                          SlotName(trial.slot), trial.version, SlotName(booted)),
+          .message = fmt::format("trial of slot {} (version {}) given up: GRUB cannot write the boot env "
+                                 "(damaged block) to count the trial down, so it booted slot {} (boot_tries "
+                                 "left: {}); the env is rewritten whole, install and upgrade again to retry",
+                                 SlotName(trial.slot), trial.version, SlotName(booted),
+                                 env.Get(kEnvBootTries).value_or("")),
           .unix_time = now};
       s.last_operation = report;
       s.last_fallback = report;
@@ -231,7 +233,8 @@ BootPlan Reconcile(const AgentState& state, const GrubEnv& env, Slot booted, con
   }
   if (s.slot(booted).state != SlotState::kGood) {
     s.slot(booted).state = SlotState::kGood;  // it booted without a trial: it is a committed slot
-    plan.reason = "booted slot recorded as good";
+    plan.reason =
+        plan.reason.empty() ? "booted slot recorded as good" : plan.reason + "; booted slot recorded as good";
   }
   return plan;
 }
@@ -376,9 +379,9 @@ StatusOr<BootPlan> PlanAbandonTrial(const AgentState& state, const GrubEnv& env,
 namespace kubeos::agent {
 
 GrubBoot SimulateGrubBoot(GrubEnv env, bool grub_can_write) {
-  const GrubEnv loaded = env;
+  GrubEnv loaded = env;
   Slot saved = EnvSlot(env, kEnvSavedEntry).value_or(Slot::kA);
-  if (std::optional<std::string> tries = env.Get(kEnvBootTries)) {
+  if (std::optional<std::string> tries = env.Get(kEnvBootTries); tries && !tries->empty()) {
     if (!grub_can_write) {
       // The count-down (or the fallback's own write) fails: the committed slot.
       saved = EnvSlot(env, kEnvFallbackEntry).value_or(OtherSlot(saved));
@@ -399,7 +402,13 @@ GrubBoot SimulateGrubBoot(GrubEnv env, bool grub_can_write) {
     if (std::optional<Slot> n = ParseSlotName(*next)) boot = *n;
     env.Unset(kEnvNextEntry);
   }
-  return {boot, grub_can_write ? env : loaded};  // every save_env fails on a block GRUB cannot write
+  if (!grub_can_write) {
+    // save_env of a set variable fails on such a block, but of an unset one (the fragment's next_entry
+    // clearing) deletes it and writes the block back (grub_envblk_delete has no such check).
+    loaded.Unset(kEnvNextEntry);
+    return {boot, loaded};
+  }
+  return {boot, env};
 }
 
 }  // namespace kubeos::agent

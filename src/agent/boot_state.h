@@ -108,7 +108,7 @@ GrubEnv CommitEnvTo(GrubEnv env, Slot booted);
 // `grub_can_write`: GRUB can save_env into the block it loads (GrubEnvReading). When it cannot, the fragment
 // does not make an armed trial (it boots the committed slot and writes nothing, so no evidence): after a
 // reboot that came up on the other slot with the trial still armed, that is reported like a fallback (the
-// trial was not made) and the env is committed to the booted slot, never rewritten still armed.
+// trial given up) and the env is committed to the booted slot, never rewritten still armed.
 BootPlan ReconcileOnStart(const AgentState& state, const GrubEnv& env, Slot booted,
                           const std::string& boot_id, int64_t now, bool grub_can_write = true);
 
@@ -146,9 +146,10 @@ namespace kubeos::agent {
 // What GRUB does with the env at one boot, mirroring deploy/agent/grub-kubeos.cfg exactly (used by tests and
 // the simulator; the QEMU test checks the real GRUB against it): invalid saved_entry -> A; boot_tries "0" ->
 // fall back to fallback_entry (or the other slot), drop the counter and set kubeos_fell_back=<failed slot>;
-// 1..3 -> decrement; anything else -> "0"; a valid next_entry boots once and is cleared. With
-// `grub_can_write` false (GrubCanWriteBlock of the block it loaded) an armed trial is not made: it boots
-// fallback_entry (or the other slot) and the env stays as it was (every save_env fails).
+// 1..3 -> decrement; anything else -> "0" (an empty boot_tries is no trial, as `[ -n ]` in the fragment); a
+// next_entry is cleared (a valid one boots once). With `grub_can_write` false (GrubCanWriteBlock of the block
+// it loaded) an armed trial is not made: it boots fallback_entry (or the other slot), and of the fragment's
+// writes only the next_entry clearing (a delete, which GRUB does not check) changes the block.
 struct GrubBoot {
   Slot slot = Slot::kA;
   GrubEnv env_after;

@@ -65,7 +65,8 @@ StatusOr<GrubEnv> DecodeGrubEnv(std::string_view block);
 
 // Whether GRUB's save_env can rewrite this block (grub_envblk_set's own check: the block must end in '#'
 // padding preceded by a newline, or in a newline; a block whose end was cut mid-line or zeroed is "Broken").
-// GRUB then refuses every write to it: the fragment does not make a trial it cannot count down.
+// GRUB's save_env then fails for every variable it sets (a delete still goes through): the fragment does
+// not make a trial it cannot count down.
 bool GrubCanWriteBlock(std::string_view block);
 
 // The env the GRUB fragment (deploy/agent/grub-kubeos.cfg) boots from, by its rule: <path>, unless it is

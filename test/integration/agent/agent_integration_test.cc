@@ -321,7 +321,9 @@ TEST_F(AgentTest, TrialInABlockGrubCannotWriteIsReportedNotReArmed) {
   EXPECT_EQ(st["slots"]["B"]["state"], "failed") << st.dump();
   EXPECT_TRUE(st["trial"].is_null()) << st.dump();
   ASSERT_TRUE(st["last_fallback"].is_object()) << st.dump();
-  EXPECT_NE(st["last_fallback"]["message"].get<std::string>().find("was not made"), std::string::npos);
+  EXPECT_NE(
+      st["last_fallback"]["message"].get<std::string>().find("given up: GRUB cannot write the boot env"),
+      std::string::npos);
   EXPECT_EQ(host_->EnvList(), "saved_entry=A\n");
   EXPECT_EQ(*ReadFile(host_->env().string() + ".bak"), *ReadFile(host_->env()));
 }
@@ -340,6 +342,26 @@ TEST_F(AgentTest, EnvThatCannotBeRewrittenIsLeftAndTheAgentServes) {
   EXPECT_EQ(st["booted_slot"], "A");
   EXPECT_FALSE(st.contains("boot_env_error")) << st.dump();
   EXPECT_EQ(*ReadFile(host_->env()), big);
+}
+
+// An env write the start-up reconcile needs (here: consuming GRUB's fallback evidence) that fails, as on a
+// read-only ESP, does not stop the agent: it reports the fallback and serves (the review's repro: the copy's
+// path is a directory, so its rename fails).
+TEST_F(AgentTest, EnvWriteFailureAtStartStillServes) {
+  ASSERT_TRUE(host_->StopAgent().ok());
+  agent::GrubEnv fell;
+  fell.Set("saved_entry", "A");
+  fell.Set("kubeos_fell_back", "B");
+  ASSERT_TRUE(WriteFileAtomic(host_->env(), *agent::EncodeGrubEnv(fell)).ok());
+  const std::filesystem::path bak = host_->env().string() + ".bak";
+  std::filesystem::remove(bak);
+  std::filesystem::create_directory(bak);
+  ASSERT_TRUE(host_->StartAgent().ok());
+  json st = host_->AgentStatus();
+  EXPECT_EQ(st["booted_slot"], "A");
+  ASSERT_TRUE(st["last_fallback"].is_object()) << st.dump();
+  EXPECT_EQ(host_->EnvList(), "saved_entry=A\nkubeos_fell_back=B\n") << "nothing could be written";
+  std::filesystem::remove(bak);
 }
 
 // Both env files destroyed (no GRUB signature): the agent still starts and reports it, refuses what needs
