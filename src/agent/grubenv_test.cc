@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <utility>
@@ -11,6 +12,12 @@
 
 namespace kubeos::agent {
 namespace {
+
+GrubEnv Env(std::initializer_list<std::pair<std::string, std::string>> kv) {
+  GrubEnv e;
+  for (const auto& [k, v] : kv) e.Set(k, v);
+  return e;
+}
 
 TEST(GrubEnvCodec, EmptyBlockIsHeaderAndPadding) {
   StatusOr<std::string> block = EncodeGrubEnv(GrubEnv{});
@@ -156,19 +163,16 @@ TEST(GrubEnvFile, NoSlotDropsTheSchemeVariablesEvenWithoutACopy) {
   StatusOr<TempDir> dir = TempDir::Create("grubenv-noslot-trial");
   ASSERT_TRUE(dir.ok());
   std::filesystem::path p = dir->path() / "grubenv";
-  GrubEnv broken;
-  broken.Set("saved_entry", "C");
-  broken.Set("boot_tries", "2");
-  broken.Set("fallback_entry", "A");
-  broken.Set("next_entry", "B");
-  broken.Set("kubeos_fell_back", "B");
-  broken.Set("other", "x");
+  const GrubEnv broken = Env({{"saved_entry", "C"},
+                              {"boot_tries", "2"},
+                              {"fallback_entry", "A"},
+                              {"next_entry", "B"},
+                              {"kubeos_fell_back", "B"},
+                              {"other", "x"}});
   ASSERT_TRUE(WriteFileAtomic(p, *EncodeGrubEnv(broken)).ok());
-  GrubEnv want;
-  want.Set("other", "x");
   StatusOr<GrubEnvReading> r = InspectGrubEnvFile(p);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->env, want);
+  EXPECT_EQ(r->env, Env({{"other", "x"}}));
   EXPECT_FALSE(r->canonical);
 }
 
@@ -176,9 +180,7 @@ TEST(GrubEnvFile, CanonicalOnlyWhenGrubenvIsExactlyTheBlockWeWouldWrite) {
   StatusOr<TempDir> dir = TempDir::Create("grubenv-canonical");
   ASSERT_TRUE(dir.ok());
   std::filesystem::path p = dir->path() / "grubenv";
-  GrubEnv env;
-  env.Set("saved_entry", "B");
-  env.Set("boot_tries", "1");
+  const GrubEnv env = Env({{"saved_entry", "B"}, {"boot_tries", "1"}});
   const std::string block = *EncodeGrubEnv(env);
   ASSERT_TRUE(WriteGrubEnvFile(p, env).ok());
   EXPECT_TRUE(InspectGrubEnvFile(p)->canonical);

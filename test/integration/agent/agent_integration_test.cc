@@ -161,6 +161,14 @@ class AgentTest : public ::testing::Test {
     EXPECT_FALSE(std::filesystem::exists(host_->reboot_marker()));
   }
 
+  // The common prelude: the v2 image served over mTLS and installed into the standby (call under
+  // ASSERT_NO_FATAL_FAILURE).
+  void InstallV2() {
+    auto server = Serve(image_bytes_);
+    StatusOr<json> r = PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+
   StatusOr<json> PrepareFrom(const std::string& url, const std::string& sha, bool mtls = true,
                              const std::string& ca = "ca.crt") {
     return host_->Call("prepare_upgrade", Request(url, sha, mtls, ca));
@@ -207,8 +215,7 @@ TEST_F(AgentTest, GoodInstallOverMtlsThenTrialAndMarkGood) {
 }
 
 TEST_F(AgentTest, FailedTrialFallsBackAndIsReported) {
-  auto server = Serve(image_bytes_);
-  ASSERT_TRUE(PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_)).ok());
+  ASSERT_NO_FATAL_FAILURE(InstallV2());
   ASSERT_TRUE(host_->Call("upgrade").ok());
   host_->KillAgent();
   // Slot B "crashes" on every boot: no agent ever runs there.
@@ -230,8 +237,7 @@ TEST_F(AgentTest, FailedTrialFallsBackAndIsReported) {
 // falls back in it; the agent reads the same file (not the copy, which still arms the trial), so it reports
 // the fallback, and it rewrites grubenv whole.
 TEST_F(AgentTest, FallbackRecordedInACutGrubenvIsReportedAndTheEnvRepaired) {
-  auto server = Serve(image_bytes_);
-  ASSERT_TRUE(PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_)).ok());
+  ASSERT_NO_FATAL_FAILURE(InstallV2());
   ASSERT_TRUE(host_->Call("upgrade").ok());
   host_->KillAgent();
   const std::string bak = host_->env().string() + ".bak";
@@ -304,8 +310,7 @@ TEST_F(AgentTest, NonCanonicalGrubenvIsRewrittenAtStartWithTheSameVariables) {
 // env to A, not rewrite the block whole and still armed (which would boot B at some later reboot). Checked
 // against real GRUB in grub_fragment_test ("uncountable trial is not made").
 TEST_F(AgentTest, TrialInABlockGrubCannotWriteIsReportedNotReArmed) {
-  auto server = Serve(image_bytes_);
-  ASSERT_TRUE(PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_)).ok());
+  ASSERT_NO_FATAL_FAILURE(InstallV2());
   ASSERT_TRUE(host_->Call("upgrade").ok());
   host_->KillAgent();
   std::string torn = *ReadFile(host_->env());
@@ -385,8 +390,7 @@ TEST_F(AgentTest, UnreadableEnvAndCopyAreReportedNotOverwritten) {
 }
 
 TEST_F(AgentTest, RollbackBootsTheOtherSlot) {
-  auto server = Serve(image_bytes_);
-  ASSERT_TRUE(PrepareFrom(server->base_url() + "/ok/os.img", agent::Sha256Hex(image_bytes_)).ok());
+  ASSERT_NO_FATAL_FAILURE(InstallV2());
   ASSERT_TRUE(host_->Call("upgrade").ok());
   ASSERT_TRUE(host_->StopAgent().ok());
   ASSERT_EQ(*host_->Reboot(), Slot::kB);
