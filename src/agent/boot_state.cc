@@ -224,6 +224,7 @@ BootPlan Reconcile(const AgentState& state, const GrubEnv& env, Slot booted, con
     plan.env = CommitEnvTo(env, booted);
     plan.reason = fmt::format("dropped a trial of slot {} that GRUB cannot count (boot env not writable)",
                               SlotName(OtherSlot(booted)));
+    s.last_operation = OperationRecord{.name = "boot", .ok = false, .message = plan.reason, .unix_time = now};
   }
   if (EnvArms(env, booted)) {  // a trial we have no record of (env edited by hand): adopt it
     s.slot(booted).state = SlotState::kTrying;

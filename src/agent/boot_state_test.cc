@@ -356,6 +356,9 @@ TEST(BootState, TrialGrubCannotCountIsReportedNotReArmed) {
   BootPlan dropped = ReconcileOnStart(none, w.env, Slot::kA, "boot-3", 100, false);
   ASSERT_TRUE(dropped.env);
   EXPECT_TRUE(EnvCommittedTo(*dropped.env, Slot::kA));
+  ASSERT_TRUE(dropped.state.last_operation) << "the drop leaves a trace in status";
+  EXPECT_FALSE(dropped.state.last_operation->ok);
+  EXPECT_NE(dropped.reason.find("dropped a trial of slot B"), std::string::npos) << dropped.reason;
 }
 
 TEST(SimulateGrubBoot, Table) {
