@@ -126,6 +126,22 @@ OperationRecord FallbackReport(Slot failed, const std::string& version, Slot boo
           .unix_time = now};
 }
 
+// The recorded trial (of the slot we are not on) failed: that slot kFailed, `report` as the last operation
+// and fallback, the booted slot committed (state first: the report is recorded before anything else can
+// change).
+BootPlan TrialFailed(BootPlan plan, const GrubEnv& env, Slot booted, OperationRecord report) {
+  AgentState& s = plan.state;
+  s.slot(s.trial->slot).state = SlotState::kFailed;
+  s.trial.reset();
+  s.last_operation = report;
+  s.last_fallback = report;
+  s.slot(booted).state = SlotState::kGood;
+  if (!EnvCommittedTo(env, booted)) plan.env = CommitEnvTo(env, booted);
+  plan.order = WriteOrder::kStateFirst;
+  plan.reason = std::move(report.message);
+  return plan;
+}
+
 BootPlan Reconcile(const AgentState& state, const GrubEnv& env, Slot booted, const std::string& boot_id,
                    int64_t now, bool grub_can_write) {
   BootPlan plan{.state = state};
@@ -151,24 +167,17 @@ BootPlan Reconcile(const AgentState& state, const GrubEnv& env, Slot booted, con
       // the trial up (it cannot count it down; maybe after some tries, if the block was damaged later).
       // Rewriting it armed would make the trial happen at some later reboot, long after the cluster side gave
       // up on it.
-      s.slot(trial.slot).state = SlotState::kFailed;
-      s.trial.reset();
-      OperationRecord report{
-          .name = "boot",
-          .ok = false,
-          .message = fmt::format("trial of slot {} (version {}) given up: GRUB cannot write the boot env "
-                                 "(damaged block) to count the trial down, so it booted slot {} (boot_tries "
-                                 "left: {}); the env is rewritten whole, install and upgrade again to retry",
-                                 SlotName(trial.slot), trial.version, SlotName(booted),
-                                 env.Get(kEnvBootTries).value_or("")),
-          .unix_time = now};
-      s.last_operation = report;
-      s.last_fallback = report;
-      s.slot(booted).state = SlotState::kGood;
-      plan.env = CommitEnvTo(env, booted);
-      plan.order = WriteOrder::kStateFirst;
-      plan.reason = report.message;
-      return plan;
+      return TrialFailed(
+          std::move(plan), env, booted,
+          OperationRecord{
+              .name = "boot",
+              .ok = false,
+              .message = fmt::format(
+                  "trial of slot {} (version {}) given up: GRUB cannot write the boot env (damaged "
+                  "block) to count the trial down, so it booted slot {} (boot_tries left: {}); the "
+                  "env is rewritten whole, install and upgrade again to retry",
+                  SlotName(trial.slot), trial.version, SlotName(booted), env.Get(kEnvBootTries).value_or("")),
+              .unix_time = now});
     }
     if (EnvArms(env, trial.slot)) {
       plan.reason = "trial armed; waiting for the reboot";
@@ -186,16 +195,7 @@ BootPlan Reconcile(const AgentState& state, const GrubEnv& env, Slot booted, con
       return plan;
     }
     // Rebooted, the env no longer arms the trial slot, GRUB left its evidence, we run on the other slot.
-    s.slot(trial.slot).state = SlotState::kFailed;
-    s.trial.reset();
-    OperationRecord report = FallbackReport(trial.slot, trial.version, booted, now);
-    s.last_operation = report;
-    s.last_fallback = report;
-    s.slot(booted).state = SlotState::kGood;
-    if (!EnvCommittedTo(env, booted)) plan.env = CommitEnvTo(env, booted);
-    plan.order = WriteOrder::kStateFirst;  // record the report before anything else can change
-    plan.reason = report.message;
-    return plan;
+    return TrialFailed(std::move(plan), env, booted, FallbackReport(trial.slot, trial.version, booted, now));
   }
   if (fell_back && *fell_back != booted && !EnvArms(env, *fell_back)) {
     // GRUB fell back but we hold no trial record (state set aside, or a crash after recording the report

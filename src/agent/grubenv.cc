@@ -141,27 +141,39 @@ constexpr std::string_view kSchemeKeys[] = {"saved_entry", "boot_tries", "fallba
                                             "kubeos_fell_back"};
 }  // namespace
 
-bool GrubCanWriteBlock(std::string_view block) {
-  if (!ParseGrubEnvBlock(block).ok()) return false;
+namespace {
+// grub_envblk_set's "Broken" check on a block that already opened: its end is '#' padding after a newline.
+bool EndsWritable(std::string_view block) {
   size_t last = block.find_last_not_of('#');  // never npos: the signature ends in a newline
   return last != std::string_view::npos && block[last] == '\n';
 }
 
-StatusOr<GrubEnvReading> InspectGrubEnvFile(const std::filesystem::path& path) {
+// The fragment's choice of block and variables; with `inspect`, also whether both files are canonical and
+// whether GRUB can write the block it loaded (that needs the copy read and the env encoded, which only the
+// agent's start-up wants; every other reader stops at a usable grubenv).
+StatusOr<GrubEnvReading> LoadGrubEnv(const std::filesystem::path& path, bool inspect) {
   std::filesystem::path backup = path.string() + ".bak";
   StatusOr<std::string> primary = ReadFile(path);
   StatusOr<GrubEnv> primary_env =
       primary.ok() ? DecodeGrubEnv(*primary) : StatusOr<GrubEnv>(primary.status());
-  StatusOr<std::string> second = ReadFile(backup);
-  auto reading = [&](const GrubEnv& env, const StatusOr<std::string>& loaded) {
-    StatusOr<std::string> block = EncodeGrubEnv(env);
-    return GrubEnvReading{
-        .env = env,
-        .canonical = block.ok() && primary.ok() && *primary == *block && second.ok() && *second == *block,
-        .grub_can_write = loaded.ok() && GrubCanWriteBlock(*loaded)};
+  std::optional<StatusOr<std::string>> second;
+  auto copy = [&]() -> const StatusOr<std::string>& {
+    if (!second) second = ReadFile(backup);
+    return *second;
   };
-  if (primary_env.ok() && HasSlot(*primary_env)) return reading(*primary_env, primary);
-  StatusOr<GrubEnv> second_env = second.ok() ? DecodeGrubEnv(*second) : StatusOr<GrubEnv>(second.status());
+  auto reading = [&](GrubEnv env, const StatusOr<std::string>& loaded, bool from_copy) {
+    GrubEnvReading r{.env = std::move(env), .from_copy = from_copy};
+    if (inspect) {
+      StatusOr<std::string> block = EncodeGrubEnv(r.env);
+      r.canonical = block.ok() && primary.ok() && *primary == *block && copy().ok() && *copy() == *block;
+      r.grub_can_write = loaded.ok() && EndsWritable(*loaded);
+    }
+    return r;
+  };
+  if (primary_env.ok() && HasSlot(*primary_env)) return reading(*primary_env, primary, false);
+  const StatusOr<std::string>& second_block = copy();
+  StatusOr<GrubEnv> second_env =
+      second_block.ok() ? DecodeGrubEnv(*second_block) : StatusOr<GrubEnv>(second_block.status());
   if (primary_env.ok() || second_env.ok()) {
     // The fragment: load grubenv; no slot, so unset the scheme's variables; load the copy over the rest
     // (and save_env goes to the copy from then on).
@@ -170,20 +182,29 @@ StatusOr<GrubEnvReading> InspectGrubEnvFile(const std::filesystem::path& path) {
     if (second_env.ok()) {
       for (const auto& [key, value] : second_env->entries()) env.Set(key, value);
     }
-    GrubEnvReading r = reading(env, second_env.ok() ? second : StatusOr<std::string>(second_env.status()));
-    r.from_copy = true;
-    return r;
+    return reading(std::move(env),
+                   second_env.ok() ? second_block : StatusOr<std::string>(second_env.status()), true);
   }
-  if (primary.status().code() == StatusCode::kNotFound && second.status().code() == StatusCode::kNotFound) {
+  if (primary.status().code() == StatusCode::kNotFound &&
+      second_block.status().code() == StatusCode::kNotFound) {
     return NotFoundError(fmt::format("boot env {} does not exist", path.string()));
   }
   return DataLossError(fmt::format("boot env {}: {}; its copy {}: {}", path.string(),
                                    primary_env.status().message(), backup.string(),
                                    second_env.status().message()));
 }
+}  // namespace
+
+bool GrubCanWriteBlock(std::string_view block) {
+  return ParseGrubEnvBlock(block).ok() && EndsWritable(block);
+}
+
+StatusOr<GrubEnvReading> InspectGrubEnvFile(const std::filesystem::path& path) {
+  return LoadGrubEnv(path, true);
+}
 
 StatusOr<GrubEnv> ReadGrubEnvFile(const std::filesystem::path& path) {
-  KUBEOS_ASSIGN_OR_RETURN(GrubEnvReading reading, InspectGrubEnvFile(path));
+  KUBEOS_ASSIGN_OR_RETURN(GrubEnvReading reading, LoadGrubEnv(path, false));
   return std::move(reading.env);
 }
 

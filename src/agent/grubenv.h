@@ -85,7 +85,7 @@ struct GrubEnvReading {
   bool from_copy = false;
 };
 StatusOr<GrubEnvReading> InspectGrubEnvFile(const std::filesystem::path& path);
-// InspectGrubEnvFile's env.
+// InspectGrubEnvFile's env without its two checks: the copy is read only when grubenv is not usable.
 StatusOr<GrubEnv> ReadGrubEnvFile(const std::filesystem::path& path);
 // Crash-safe replace as described above; verifies by reading back.
 Status WriteGrubEnvFile(const std::filesystem::path& path, const GrubEnv& env);
